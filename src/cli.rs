@@ -1,0 +1,304 @@
+//! Command-line definitions and dispatch. No domain logic: each command calls the library and
+//! decides what goes to stdout, what to stderr, and the exit code (0 ok, 1 `--check` found
+//! drift, 2 bad input or I/O error).
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use clap::{CommandFactory as _, Parser, Subcommand, ValueEnum};
+
+use crate::plan::{NodeTarget, Plan};
+use crate::{Error, Options, Planned, generate, load_and_plan, output};
+
+/// Turn a task backlog into Argo Workflows manifests that carry every task through a chain of
+/// AI agents until it is merged.
+#[derive(Debug, Parser)]
+#[command(name = "pressplay", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Render a backlog into a GitOps tree (or check one, or print it).
+    Render {
+        /// The backlog (requirements.yaml).
+        file: PathBuf,
+        /// Directory to write the tree into.
+        #[arg(short, long, value_name = "DIR", required_unless_present = "stdout")]
+        output: Option<PathBuf>,
+        /// Write nothing; exit 1 with a unified diff when DIR is not up to date.
+        #[arg(long, requires = "output")]
+        check: bool,
+        /// Print every installable document as one stream, for `kubectl apply -f -`.
+        #[arg(long, conflicts_with_all = ["output", "check"])]
+        stdout: bool,
+        /// Directory of templates that replace the built-in ones (same relative paths).
+        #[arg(long, value_name = "DIR")]
+        templates: Option<PathBuf>,
+    },
+    /// Check a backlog and report every problem at once.
+    Validate {
+        /// The backlog.
+        file: PathBuf,
+    },
+    /// Print the JSON Schema of the backlog format.
+    Schema,
+    /// Print the task graph.
+    Graph {
+        /// The backlog.
+        file: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
+        format: GraphFormat,
+    },
+    /// Print levels, critical path, chunking and parallelism.
+    Plan {
+        /// The backlog.
+        file: PathBuf,
+    },
+    /// Print a shell completion script.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Formats of `pressplay graph`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    /// Graphviz.
+    Dot,
+    /// Mermaid (renders on GitHub).
+    Mermaid,
+}
+
+/// Runs the command line of this process and returns the exit code.
+pub fn main() -> u8 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return if err.use_stderr() { 2 } else { 0 };
+        }
+    };
+    run(cli)
+}
+
+/// Runs a parsed command line and returns the exit code.
+pub fn run(cli: Cli) -> u8 {
+    match cli.command {
+        Command::Render { file, output, check, stdout, templates } => {
+            render(&file, output.as_deref(), check, stdout, Options { templates })
+        }
+        Command::Validate { file } => match load_and_plan(&file, &display(&file)) {
+            Ok(planned) => {
+                report_warnings(&planned);
+                let n = planned.plan.tasks.len();
+                eprintln!("{}: {n} task{} ok", display(&file), if n == 1 { "" } else { "s" });
+                0
+            }
+            Err(err) => report(&err),
+        },
+        Command::Schema => {
+            let schema = schemars::schema_for!(crate::spec::raw::RawBacklog);
+            emit(&format!("{}\n", serde_json::to_string_pretty(&schema).expect("schemas serialise")))
+        }
+        Command::Graph { file, format } => with_plan(&file, |plan| match format {
+            GraphFormat::Dot => dot(plan),
+            GraphFormat::Mermaid => mermaid(plan),
+        }),
+        Command::Plan { file } => with_plan(&file, summary),
+        Command::Completions { shell } => {
+            let mut buffer = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "pressplay", &mut buffer);
+            emit(&String::from_utf8_lossy(&buffer))
+        }
+    }
+}
+
+fn render(file: &Path, out: Option<&Path>, check: bool, stdout: bool, options: Options) -> u8 {
+    let name = display(file);
+    let generated = match generate(file, &name, &options) {
+        Ok(generated) => generated,
+        Err(err) => return report(&err),
+    };
+    report_warnings(&generated.planned);
+    if stdout {
+        return emit(&output::stream(&generated.documents));
+    }
+    let dir = out.expect("clap requires --output unless --stdout");
+    if check {
+        let existing = match output::scan(dir) {
+            Ok(existing) => existing,
+            Err(err) => return fail(&err.to_string()),
+        };
+        if let Some(clash) = existing.foreign.iter().find(|f| generated.files.contains_key(*f)) {
+            return fail(&output::WriteError::Foreign(clash.clone()).to_string());
+        }
+        let drift = output::check(&existing, &generated.files);
+        if drift.is_empty() {
+            eprintln!("{} is up to date ({} files)", dir.display(), generated.files.len());
+            return 0;
+        }
+        let _ = emit(&drift.diff);
+        eprintln!(
+            "{} is stale: {} to add, {} to change, {} to remove; run `pressplay render {} -o {}`",
+            dir.display(),
+            drift.added.len(),
+            drift.changed.len(),
+            drift.removed.len(),
+            name,
+            dir.display()
+        );
+        return 1;
+    }
+    match output::write_tree(dir, &generated.files) {
+        Ok(summary) => {
+            eprintln!(
+                "wrote {} file{} to {} ({} unchanged, {} removed)",
+                summary.written.len(),
+                if summary.written.len() == 1 { "" } else { "s" },
+                dir.display(),
+                summary.unchanged,
+                summary.removed.len()
+            );
+            0
+        }
+        Err(err) => fail(&err.to_string()),
+    }
+}
+
+fn with_plan(file: &Path, print: impl Fn(&Plan) -> String) -> u8 {
+    match load_and_plan(file, &display(file)) {
+        Ok(planned) => {
+            report_warnings(&planned);
+            emit(&print(&planned.plan))
+        }
+        Err(err) => report(&err),
+    }
+}
+
+/// The path as the user wrote it, with `/` separators.
+fn display(path: &Path) -> String {
+    path.to_string_lossy().replace('\\', "/")
+}
+
+fn report_warnings(planned: &Planned) {
+    if !planned.warnings.is_empty() {
+        eprint!("{}", planned.source.render(&planned.warnings));
+    }
+}
+
+fn report(err: &Error) -> u8 {
+    match err {
+        Error::Invalid { file, diagnostics } | Error::Load(crate::spec::LoadError::Invalid { file, diagnostics }) => {
+            eprint!("{}", file.render(diagnostics));
+            let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+            eprintln!("\nerror: `{}` has {errors} problem{}", file.name, if errors == 1 { "" } else { "s" });
+            2
+        }
+        other => fail(&other.to_string()),
+    }
+}
+
+fn fail(message: &str) -> u8 {
+    eprintln!("error: {message}");
+    2
+}
+
+/// Writes to stdout; a closed pipe (`pressplay graph | head`) is not an error.
+fn emit(text: &str) -> u8 {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Ok(()) => 0,
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => 0,
+        Err(err) => fail(&format!("cannot write to stdout: {err}")),
+    }
+}
+
+/// A title shortened for a graph label.
+fn short_title(title: &str) -> String {
+    let line = title.lines().next().unwrap_or("");
+    if line.chars().count() > 48 { format!("{}…", line.chars().take(47).collect::<String>()) } else { line.to_owned() }
+}
+
+fn dot(plan: &Plan) -> String {
+    let quote = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+    let mut out = String::from("digraph backlog {\n  rankdir=LR;\n  node [shape=box];\n");
+    for task in &plan.tasks {
+        out.push_str(&format!("  \"{}\" [label=\"{}\"];\n", task.node, quote(&format!("{}: {}", task.id, short_title(&task.title)))));
+    }
+    for task in &plan.tasks {
+        for &dep in &task.dependencies {
+            out.push_str(&format!("  \"{}\" -> \"{}\";\n", plan.tasks[dep].node, task.node));
+        }
+    }
+    out.push_str("}\n");
+    out
+}
+
+fn mermaid(plan: &Plan) -> String {
+    let id = |name: &str| name.replace('-', "_");
+    let mut out = String::from("flowchart LR\n");
+    for task in &plan.tasks {
+        out.push_str(&format!("  {}[\"{}\"]\n", id(task.node.as_str()), format!("{}: {}", task.id, short_title(&task.title)).replace('"', "#quot;")));
+    }
+    for task in &plan.tasks {
+        for &dep in &task.dependencies {
+            out.push_str(&format!("  {} --> {}\n", id(plan.tasks[dep].node.as_str()), id(task.node.as_str())));
+        }
+    }
+    out
+}
+
+fn summary(plan: &Plan) -> String {
+    let stats = &plan.stats;
+    let n = plan.tasks.len();
+    let mut out = format!("project `{}`: {n} tasks in {} levels\n", plan.project.name, stats.levels);
+    let path: Vec<String> = stats.critical_path.iter().map(|&t| plan.tasks[t].id.to_string()).collect();
+    out.push_str(&format!(
+        "critical path: {} tasks, {} agent stages ({})\n",
+        stats.critical_path.len(),
+        stats.critical_path_stages,
+        abbreviate(&path, " → ", 12)
+    ));
+    let widest = stats.level_sizes.iter().copied().max().unwrap_or(0);
+    out.push_str(&format!(
+        "parallelism: up to {widest} tasks ready at once (widest level); {} agents at once (defaults.concurrency)\n",
+        plan.defaults.concurrency
+    ));
+    if stats.parts == 0 {
+        out.push_str(&format!("chunking: none, one DAG of {n} tasks\n"));
+    } else {
+        let leaf_parts = plan.dags.iter().filter(|d| d.nodes.iter().any(|x| matches!(x.target, NodeTarget::Task(_)))).count();
+        let cost = stats.chunked_critical_path_stages - stats.critical_path_stages;
+        out.push_str(&format!(
+            "chunking: {leaf_parts} part DAGs of at most 200 tasks ({} DAG templates in all); parts wait for whole parts, \
+             so the critical path grows from {} to {} agent stages ({})\n",
+            plan.dags.len(),
+            stats.critical_path_stages,
+            stats.chunked_critical_path_stages,
+            if cost == 0 { "no parallelism lost".to_owned() } else { format!("+{cost}, {:.1}%", 100.0 * cost as f64 / stats.critical_path_stages.max(1) as f64) }
+        ));
+    }
+    out.push_str("levels:\n");
+    let mut by_level: Vec<Vec<String>> = vec![Vec::new(); stats.levels];
+    for task in &plan.tasks {
+        by_level[task.level].push(task.id.to_string());
+    }
+    for (level, ids) in by_level.iter().enumerate() {
+        out.push_str(&format!("  {level:>3}: {} task{}: {}\n", ids.len(), if ids.len() == 1 { "" } else { "s" }, abbreviate(ids, ", ", 16)));
+    }
+    out
+}
+
+fn abbreviate(items: &[String], separator: &str, keep: usize) -> String {
+    if items.len() <= keep {
+        return items.join(separator);
+    }
+    format!("{}{separator}… and {} more", items[..keep].join(separator), items.len() - keep)
+}

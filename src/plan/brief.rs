@@ -1,0 +1,49 @@
+//! The task brief: the task's own text (title, description, details, test strategy) as the
+//! agents receive it. Backlog text is untrusted as far as Argo is concerned: Argo substitutes
+//! `{{...}}` in everything it templates, with no escape. So the brief only ever travels as
+//! standard base64, which has no `{`, quote, `$`, backslash or newline, and is decoded by the
+//! agent, outside Argo.
+
+use base64::Engine as _;
+use serde::Serialize;
+
+use crate::spec::Task;
+
+/// What the agent decodes from `TASK_BRIEF_B64`. Field names are part of the agent contract.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Brief<'a> {
+    /// The task id as the user wrote it.
+    pub id: &'a str,
+    /// One line.
+    pub title: &'a str,
+    /// Present when the backlog has it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<&'a str>,
+    /// Present when the backlog has it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<&'a str>,
+    /// Present when the backlog has it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_strategy: Option<&'a str>,
+    /// Ids of the tasks this one builds on.
+    pub dependencies: Vec<&'a str>,
+}
+
+/// The brief of a task as standard base64 of compact JSON.
+pub fn encode(task: &Task) -> String {
+    let brief = Brief {
+        id: task.id.as_str(),
+        title: &task.title,
+        description: task.description.as_deref(),
+        details: task.details.as_deref(),
+        test_strategy: task.test_strategy.as_deref(),
+        dependencies: {
+            let mut deps: Vec<&crate::spec::TaskId> = task.dependencies.iter().collect();
+            deps.sort();
+            deps.into_iter().map(|d| d.as_str()).collect()
+        },
+    };
+    let json = serde_json::to_vec(&brief).expect("a brief is plain strings");
+    base64::engine::general_purpose::STANDARD.encode(json)
+}

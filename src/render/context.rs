@@ -1,0 +1,335 @@
+//! View models handed to templates. Field names are used by `templates/`: renaming one means
+//! updating the templates too. Every value here is computed in Rust (names, ordering, defaults,
+//! the `depends` expressions); templates only lay them out.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::plan::names::label_value;
+use crate::plan::{K8sName, NodeTarget, Plan};
+use crate::spec::Kind;
+
+/// Label keys, in one place.
+pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+/// Project label key.
+pub const LABEL_PROJECT: &str = "pressplay.dev/project";
+/// Repository label key (`owner.name`).
+pub const LABEL_REPOSITORY: &str = "pressplay.dev/repository";
+/// Task label key (the node name).
+pub const LABEL_TASK: &str = "pressplay.dev/task";
+/// Stage label key.
+pub const LABEL_STAGE: &str = "pressplay.dev/stage";
+/// Component label key (orchestrator, stages, part, limits, run).
+pub const LABEL_COMPONENT: &str = "pressplay.dev/component";
+
+/// The parameters every chain and agent template takes, in order.
+pub const TASK_PARAMS: [&str; 4] = ["task-number", "task-id", "task-node", "brief"];
+
+/// Names of the objects a plan renders into, derived from the project name.
+#[derive(Debug, Clone)]
+pub struct Names {
+    /// The orchestrator WorkflowTemplate (`<project>`).
+    pub orchestrator: K8sName,
+    /// The stage chains WorkflowTemplate (`<project>-stages`).
+    pub stages: K8sName,
+    /// The limits ConfigMap (`<project>-limits`).
+    pub limits: K8sName,
+    /// The orchestrator's ServiceAccount, Role and RoleBinding (`<project>-orchestrator`).
+    pub orchestrator_account: K8sName,
+    /// The mutex that keeps one run per project (`<project>-run`).
+    pub run_mutex: K8sName,
+}
+
+impl Names {
+    /// Names for a plan.
+    pub fn new(plan: &Plan) -> Self {
+        let project = &plan.dags[0].name;
+        let join = |suffix: &str| project.join(suffix).expect("project names are at most 40 bytes");
+        Self {
+            orchestrator: project.clone(),
+            stages: join("stages"),
+            limits: join("limits"),
+            orchestrator_account: join("orchestrator"),
+            run_mutex: join("run"),
+        }
+    }
+}
+
+/// Key of the agents semaphore in the limits ConfigMap.
+pub const AGENTS_SEMAPHORE_KEY: &str = "agents";
+
+/// Labels every object carries.
+pub fn common_labels(plan: &Plan, component: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (LABEL_MANAGED_BY.to_owned(), "pressplay".to_owned()),
+        (LABEL_PROJECT.to_owned(), plan.project.name.clone()),
+        (LABEL_REPOSITORY.to_owned(), label_value(&plan.project.repository_slug.replacen('/', ".", 1))),
+        (LABEL_COMPONENT.to_owned(), component.to_owned()),
+    ])
+}
+
+/// Context of `workflows/stages.yaml.j2`.
+#[derive(Debug, Serialize)]
+pub struct StagesCtx {
+    /// WorkflowTemplate name.
+    pub name: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Object labels.
+    pub labels: BTreeMap<String, String>,
+    /// Parameters of chain and agent templates.
+    pub task_params: Vec<&'static str>,
+    /// One per chain.
+    pub chains: Vec<ChainCtx>,
+    /// One per resource kind used.
+    pub agents: Vec<AgentCtx>,
+    /// Semaphore every agent holds.
+    pub semaphore: SemaphoreCtx,
+    /// `activeDeadlineSeconds` of one stage.
+    pub stage_timeout_seconds: u64,
+    /// Retries after infrastructure errors.
+    pub retries: u32,
+    /// Project values written into the CodeRun/DocsRun spec.
+    pub project: ProjectCtx,
+}
+
+/// A chain template.
+#[derive(Debug, Serialize)]
+pub struct ChainCtx {
+    /// Template name.
+    pub name: String,
+    /// Agent template each step calls.
+    pub agent: &'static str,
+    /// Steps in order.
+    pub steps: Vec<StepCtx>,
+}
+
+/// One step of a chain.
+#[derive(Debug, Serialize)]
+pub struct StepCtx {
+    /// Stage name (also the step name).
+    pub stage: &'static str,
+    /// GitHub App of the stage's agent.
+    pub github_app: String,
+    /// Model of the stage's agent.
+    pub model: String,
+}
+
+/// An agent template: creates one CodeRun or DocsRun and waits for it.
+#[derive(Debug, Serialize)]
+pub struct AgentCtx {
+    /// Template name (`coderun`, `docsrun`).
+    pub template: &'static str,
+    /// Resource kind.
+    pub kind: &'static str,
+    /// `generateName` of the created resource, with Argo tags.
+    pub generate_name: String,
+    /// Labels of the created resource, with Argo tags.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A semaphore reference.
+#[derive(Debug, Serialize)]
+pub struct SemaphoreCtx {
+    /// ConfigMap name.
+    pub config_map: String,
+    /// Key in it.
+    pub key: &'static str,
+}
+
+/// Project values for resource specs.
+#[derive(Debug, Serialize)]
+pub struct ProjectCtx {
+    /// Project name.
+    pub name: String,
+    /// CodeRun `service`.
+    pub service: String,
+    /// Clone URL.
+    pub repository_url: String,
+    /// Docs clone URL.
+    pub docs_repository_url: String,
+    /// Docs directory.
+    pub docs_project_directory: String,
+    /// Docs branch.
+    pub docs_branch: String,
+    /// Working directory.
+    pub working_directory: String,
+    /// Base branch.
+    pub base_branch: String,
+}
+
+/// Context of `workflows/stages.yaml.j2`.
+pub fn stages(plan: &Plan, names: &Names) -> StagesCtx {
+    let project = &plan.project;
+    let kinds: std::collections::BTreeSet<Kind> = plan.chains.iter().map(|c| c.kind).collect();
+    let agent_labels = || {
+        let mut labels = common_labels(plan, "agent");
+        labels.insert(LABEL_TASK.to_owned(), "{{inputs.parameters.task-node}}".to_owned());
+        labels.insert(LABEL_STAGE.to_owned(), "{{inputs.parameters.stage}}".to_owned());
+        labels.insert("pressplay.dev/workflow".to_owned(), "{{workflow.name}}".to_owned());
+        labels
+    };
+    StagesCtx {
+        name: names.stages.to_string(),
+        namespace: project.namespace.clone(),
+        labels: common_labels(plan, "stages"),
+        task_params: TASK_PARAMS.to_vec(),
+        chains: plan
+            .chains
+            .iter()
+            .map(|chain| ChainCtx {
+                name: chain.name.to_string(),
+                agent: agent_template(chain.kind),
+                steps: chain
+                    .stages
+                    .iter()
+                    .map(|stage| StepCtx {
+                        stage: stage.as_str(),
+                        github_app: stage.github_app(),
+                        model: plan.defaults.model.clone(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        agents: kinds
+            .into_iter()
+            .map(|kind| AgentCtx {
+                template: agent_template(kind),
+                kind: match kind {
+                    Kind::Code => "CodeRun",
+                    Kind::Docs => "DocsRun",
+                },
+                generate_name: format!("{}-{{{{inputs.parameters.task-node}}}}-{{{{inputs.parameters.stage}}}}-", project.name),
+                labels: agent_labels(),
+            })
+            .collect(),
+        semaphore: SemaphoreCtx { config_map: names.limits.to_string(), key: AGENTS_SEMAPHORE_KEY },
+        stage_timeout_seconds: plan.defaults.stage_timeout_seconds,
+        retries: plan.defaults.retries,
+        project: ProjectCtx {
+            name: project.name.clone(),
+            service: project.service.clone(),
+            repository_url: project.repository_url.clone(),
+            docs_repository_url: project.docs_repository_url.clone(),
+            docs_project_directory: project.docs_project_directory.clone(),
+            docs_branch: project.docs_branch.clone(),
+            working_directory: project.working_directory.clone(),
+            base_branch: project.base_branch.clone(),
+        },
+    }
+}
+
+fn agent_template(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Code => "coderun",
+        Kind::Docs => "docsrun",
+    }
+}
+
+/// Context of `workflows/dag.yaml.j2`.
+#[derive(Debug, Serialize)]
+pub struct DagCtx {
+    /// WorkflowTemplate name.
+    pub name: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Object labels.
+    pub labels: BTreeMap<String, String>,
+    /// Object annotations.
+    pub annotations: BTreeMap<String, String>,
+    /// Present on the orchestrator only.
+    pub root: Option<RootCtx>,
+    /// DAG tasks in order.
+    pub nodes: Vec<NodeCtx>,
+}
+
+/// Workflow-level settings of the orchestrator.
+#[derive(Debug, Serialize)]
+pub struct RootCtx {
+    /// ServiceAccount the run uses.
+    pub service_account: String,
+    /// Labels on every run.
+    pub workflow_labels: BTreeMap<String, String>,
+    /// One run per project at a time.
+    pub mutex: String,
+    /// TTL after success.
+    pub ttl_after_success_seconds: u64,
+    /// TTL after failure.
+    pub ttl_after_failure_seconds: u64,
+}
+
+/// One DAG task.
+#[derive(Debug, Serialize)]
+pub struct NodeCtx {
+    /// Task name.
+    pub name: String,
+    /// WorkflowTemplate referenced.
+    pub template_ref: String,
+    /// Template in it.
+    pub template: String,
+    /// `depends` expression, empty when none.
+    pub depends: String,
+    /// Arguments.
+    pub parameters: Vec<ParamCtx>,
+}
+
+/// A name/value argument.
+#[derive(Debug, Serialize)]
+pub struct ParamCtx {
+    /// Parameter name.
+    pub name: &'static str,
+    /// Its value (always a string, as the CRD requires).
+    pub value: String,
+}
+
+/// The `depends` expression for a node: every dependency must have succeeded. Only `&&` is
+/// used, which Argo's expression grammar accepts, and names are node names (`[a-z0-9-]`).
+pub fn depends_expression(depends: &[K8sName]) -> String {
+    depends.iter().map(|d| format!("{d}.Succeeded")).collect::<Vec<_>>().join(" && ")
+}
+
+/// Context of `workflows/dag.yaml.j2` for `plan.dags[index]`.
+pub fn dag(plan: &Plan, names: &Names, index: usize) -> DagCtx {
+    let dag = &plan.dags[index];
+    let is_root = index == 0;
+    let nodes = dag
+        .nodes
+        .iter()
+        .map(|node| {
+            let (template_ref, template, parameters) = match node.target {
+                NodeTarget::Task(t) => {
+                    let task = &plan.tasks[t];
+                    let values = [task.number.to_string(), task.id.to_string(), task.node.to_string(), task.brief.clone()];
+                    (
+                        names.stages.to_string(),
+                        plan.chains[task.chain].name.to_string(),
+                        TASK_PARAMS.iter().zip(values).map(|(name, value)| ParamCtx { name, value }).collect(),
+                    )
+                }
+                NodeTarget::Dag(d) => (plan.dags[d].name.to_string(), "main".to_owned(), Vec::new()),
+            };
+            NodeCtx { name: node.name.to_string(), template_ref, template, depends: depends_expression(&node.depends), parameters }
+        })
+        .collect::<Vec<_>>();
+    let n_tasks = dag.nodes.iter().filter(|n| matches!(n.target, NodeTarget::Task(_))).count();
+    let mut annotations = BTreeMap::from([(
+        "pressplay.dev/role".to_owned(),
+        if is_root { "orchestrator" } else { "part" }.to_owned(),
+    )]);
+    annotations.insert("pressplay.dev/tasks".to_owned(), n_tasks.to_string());
+    DagCtx {
+        name: dag.name.to_string(),
+        namespace: plan.project.namespace.clone(),
+        labels: common_labels(plan, if is_root { "orchestrator" } else { "part" }),
+        annotations,
+        root: is_root.then(|| RootCtx {
+            service_account: names.orchestrator_account.to_string(),
+            workflow_labels: common_labels(plan, "run"),
+            mutex: names.run_mutex.to_string(),
+            ttl_after_success_seconds: plan.defaults.ttl_after_success_seconds,
+            ttl_after_failure_seconds: plan.defaults.ttl_after_failure_seconds,
+        }),
+        nodes,
+    }
+}

@@ -1,0 +1,89 @@
+//! The checked backlog: what `plan/` is allowed to see. Every value here has passed validation,
+//! so every text field that reaches a manifest is known to be safe where it lands (see the
+//! field docs), and every dependency names a task that exists.
+
+use crate::diagnostic::Span;
+use crate::spec::raw::{Kind, Priority};
+use crate::spec::stage::StageName;
+use crate::spec::task_id::TaskId;
+
+/// A validated backlog.
+#[derive(Debug, Clone)]
+pub struct Backlog {
+    /// Project-wide settings.
+    pub project: Project,
+    /// Defaults for every task.
+    pub defaults: Defaults,
+    /// Tasks in the order they were written.
+    pub tasks: Vec<Task>,
+}
+
+/// Project-wide settings. Every field matches a narrow pattern checked in `validate.rs`, so
+/// it can be written into manifests (and Argo-templated text) without escaping beyond quoting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    /// DNS label, at most 40 characters.
+    pub name: String,
+    /// Clone URL (`https://...`).
+    pub repository_url: String,
+    /// `owner/name` when the repository is on a GitHub-like host, used for labels.
+    pub repository_slug: String,
+    /// Target branch of task pull requests.
+    pub base_branch: String,
+    /// Service name given to the agents.
+    pub service: String,
+    /// Directory inside the repository.
+    pub working_directory: String,
+    /// Namespace of every rendered object.
+    pub namespace: String,
+    /// Clone URL of the docs repository.
+    pub docs_repository_url: String,
+    /// Branch of the docs repository.
+    pub docs_branch: String,
+    /// Project directory inside the docs repository.
+    pub docs_project_directory: String,
+}
+
+/// Defaults for every task, with the built-in values filled in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Defaults {
+    /// Agent model.
+    pub model: String,
+    /// Stage list for tasks without their own.
+    pub pipeline: Vec<StageName>,
+    /// Agents at once, project-wide.
+    pub concurrency: u32,
+    /// Longest one stage may run.
+    pub stage_timeout_seconds: u64,
+    /// Retries of a stage after an infrastructure error.
+    pub retries: u32,
+    /// Seconds a successful run is kept.
+    pub ttl_after_success_seconds: u64,
+    /// Seconds a failed run is kept.
+    pub ttl_after_failure_seconds: u64,
+}
+
+/// One validated task.
+#[derive(Debug, Clone)]
+pub struct Task {
+    /// Unique id.
+    pub id: TaskId,
+    /// Where the id was written, for diagnostics found later (cycles).
+    pub span: Span,
+    /// Free text: never written into Argo-templated text except as base64.
+    pub title: String,
+    /// Free text, as `title`.
+    pub description: Option<String>,
+    /// Free text, as `title`.
+    pub details: Option<String>,
+    /// Free text, as `title`.
+    pub test_strategy: Option<String>,
+    /// Ids of existing tasks, without repeats, in the order written.
+    pub dependencies: Vec<TaskId>,
+    /// CodeRun or DocsRun.
+    pub kind: Kind,
+    /// The stages this task runs (its own pipeline or the default).
+    pub pipeline: Vec<StageName>,
+    /// Scheduling priority among ready tasks.
+    pub priority: Priority,
+}

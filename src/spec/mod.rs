@@ -1,0 +1,113 @@
+//! INPUT: what the user wrote. The only module that reads the backlog file. It parses the YAML
+//! with positions, checks it, and hands `plan/` a [`Backlog`] plus every problem found, each
+//! pointing at a line and column of the file.
+
+pub mod backlog;
+pub mod raw;
+pub mod stage;
+pub mod suggest;
+pub mod task_id;
+pub mod validate;
+
+use std::path::Path;
+
+pub use backlog::{Backlog, Defaults, Project, Task};
+pub use raw::{Kind, Priority};
+pub use stage::StageName;
+pub use task_id::TaskId;
+
+use crate::diagnostic::{Diagnostic, SourceFile};
+
+/// A backlog read from a file, with the problems found in it (errors and warnings).
+#[derive(Debug)]
+pub struct Loaded {
+    /// The checked backlog; when `problems` holds errors it is partial and must not be rendered.
+    pub backlog: Backlog,
+    /// The file, for rendering diagnostics.
+    pub source: SourceFile,
+    /// Everything found, in file order.
+    pub problems: Vec<Diagnostic>,
+}
+
+/// Why a backlog could not be read at all.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("cannot read `{path}`: {source}")]
+    Io {
+        /// The path as given.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not a backlog; the diagnostics say where and why.
+    #[error("`{}` is not a valid backlog", .file.name)]
+    Invalid {
+        /// The file.
+        file: SourceFile,
+        /// What is wrong.
+        diagnostics: Vec<Diagnostic>,
+    },
+}
+
+/// Reads and checks a backlog. `display_name` is the path as the user wrote it.
+pub fn load(path: &Path, display_name: &str) -> Result<Loaded, LoadError> {
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Io { path: display_name.to_owned(), source })?;
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(err) => {
+            let file = SourceFile { name: display_name.to_owned(), text: String::new() };
+            let diagnostic = Diagnostic::error(
+                format!("the file is not UTF-8 (invalid byte at offset {})", err.utf8_error().valid_up_to()),
+                None,
+            )
+            .with_hint("save the file as UTF-8");
+            return Err(LoadError::Invalid { file, diagnostics: vec![diagnostic] });
+        }
+    };
+    parse(SourceFile { name: display_name.to_owned(), text })
+}
+
+/// Parses and checks backlog text that is already in memory.
+pub fn parse(source: SourceFile) -> Result<Loaded, LoadError> {
+    let raw: raw::RawBacklog = match serde_saphyr::from_str(&source.text) {
+        Ok(raw) => raw,
+        Err(err) => {
+            let diagnostic = yaml_error(&source, &err);
+            return Err(LoadError::Invalid { file: source, diagnostics: vec![diagnostic] });
+        }
+    };
+    let (backlog, problems) = validate::validate(raw, &source);
+    Ok(Loaded { backlog, source, problems })
+}
+
+/// Turns a YAML or shape error into a diagnostic at its position, in our message style.
+fn yaml_error(source: &SourceFile, err: &serde_saphyr::Error) -> Diagnostic {
+    let full = err.without_snippet().to_string();
+    let message = match full.rfind(" at line ") {
+        Some(index) => full[..index].to_owned(),
+        None => full,
+    };
+    let (message, hint) = reword(&message);
+    let span = err.location().map(|location| validate::span_of(source, &location));
+    let mut diagnostic = Diagnostic::error(message, span);
+    diagnostic.hint = hint;
+    diagnostic
+}
+
+fn reword(message: &str) -> (String, Option<String>) {
+    if let Some(rest) = message.strip_prefix("duplicate mapping key: ") {
+        let key = rest.split(',').next().unwrap_or(rest);
+        return (format!("duplicate key `{key}`"), Some("each key may appear once in a mapping; remove one".into()));
+    }
+    if message.starts_with("unknown field") {
+        return (message.to_owned(), Some("see `pressplay schema` for every field the backlog accepts".into()));
+    }
+    if message.starts_with("missing field `tasks`") {
+        return (message.to_owned(), Some("a backlog is a mapping with a `tasks:` list".into()));
+    }
+    if message.contains("unexpected end") || message.to_lowercase().contains("eof") {
+        return ("the file is empty or ends early".into(), Some("a backlog is a mapping with a `tasks:` list".into()));
+    }
+    (message.to_owned(), None)
+}

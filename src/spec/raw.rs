@@ -1,0 +1,195 @@
+//! The native backlog format (`requirements.yaml`) as serde types that mirror the YAML one to one,
+//! with source positions on every value a later check may point at. Nothing here is validated
+//! beyond its YAML type; `validate.rs` turns these into the checked model.
+//!
+//! The JSON Schema printed by `pressplay schema` is generated from these types, so their doc
+//! comments are what an editor shows the user.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+/// A backlog: the project it belongs to, defaults for every task, and the tasks.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(title = "pressplay backlog (requirements.yaml)")]
+pub struct RawBacklog {
+    /// The project the tasks belong to: names, repositories, namespace.
+    #[serde(default)]
+    pub project: RawProject,
+    /// Defaults that apply to every task unless the task overrides them.
+    #[serde(default)]
+    pub defaults: RawDefaults,
+    /// The tasks. Ids are unique; dependencies name other tasks' ids.
+    pub tasks: Vec<RawTask>,
+}
+
+/// Where the work happens. Every field has a default, shown in its description.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawProject {
+    /// Project name: a DNS label of at most 40 characters. It prefixes every object's name.
+    /// Default: `pressplay`.
+    #[schemars(with = "Option<String>", regex(pattern = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"), length(max = 40))]
+    pub name: Option<Spanned<String>>,
+    /// Repository the agents work in: `owner/name` or an `https://` URL.
+    /// Default: `https://github.com/example/<name>`.
+    #[schemars(with = "Option<String>")]
+    pub repository: Option<Spanned<String>>,
+    /// Branch that task pull requests target. Default: `main`.
+    #[schemars(with = "Option<String>")]
+    pub base_branch: Option<Spanned<String>>,
+    /// Service name given to the agents (CodeRun `service`). Default: the project name.
+    #[schemars(with = "Option<String>")]
+    pub service: Option<Spanned<String>>,
+    /// Directory inside the repository the agents work in. Default: `.`.
+    #[schemars(with = "Option<String>")]
+    pub working_directory: Option<Spanned<String>>,
+    /// Namespace every object is rendered into. Default: `agents`.
+    #[schemars(with = "Option<String>")]
+    pub namespace: Option<Spanned<String>>,
+    /// Repository holding the task documentation the agents read. Default: the repository.
+    #[schemars(with = "Option<String>")]
+    pub docs_repository: Option<Spanned<String>>,
+    /// Branch of the docs repository. Default: `main`.
+    #[schemars(with = "Option<String>")]
+    pub docs_branch: Option<Spanned<String>>,
+    /// Directory of this project inside the docs repository. Default: `.`.
+    #[schemars(with = "Option<String>")]
+    pub docs_project_directory: Option<Spanned<String>>,
+}
+
+/// Defaults for every task.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawDefaults {
+    /// Model the agents use. Default: `claude-sonnet-4-5`.
+    #[schemars(with = "Option<String>")]
+    pub model: Option<Spanned<String>>,
+    /// Stages each task goes through, in order. Known stages: `author`, `lint`, `tests`,
+    /// `deploy`, `acceptance`. Default: all five in that order.
+    #[schemars(with = "Option<Vec<String>>")]
+    pub pipeline: Option<Spanned<Vec<Spanned<String>>>>,
+    /// How many agents may run at once across the whole project (a semaphore). Default: 4.
+    #[schemars(with = "Option<u32>", range(min = 1, max = 10000))]
+    pub concurrency: Option<Spanned<u32>>,
+    /// Longest one stage may run, as a duration such as `90m` or `3h`. Default: `3h`.
+    #[schemars(with = "Option<String>")]
+    pub stage_timeout: Option<Spanned<String>>,
+    /// How many times a stage is retried after an infrastructure error. Default: 2.
+    #[schemars(with = "Option<u32>", range(max = 20))]
+    pub retries: Option<Spanned<u32>>,
+    /// How long a finished successful run is kept, as a duration. Default: `1d`.
+    #[schemars(with = "Option<String>")]
+    pub ttl_after_success: Option<Spanned<String>>,
+    /// How long a failed run is kept, as a duration. Default: `3d`.
+    #[schemars(with = "Option<String>")]
+    pub ttl_after_failure: Option<Spanned<String>>,
+}
+
+/// One task of the backlog.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawTask {
+    /// Unique id: an integer, or letters, digits and `._-:/+#@`.
+    #[schemars(with = "RawId")]
+    pub id: Spanned<RawId>,
+    /// One line saying what the task does.
+    #[schemars(with = "String")]
+    pub title: Spanned<String>,
+    /// What the task is about, in a few sentences. Passed to the agents as data.
+    pub description: Option<String>,
+    /// Implementation notes. Passed to the agents as data.
+    pub details: Option<String>,
+    /// How to check the work. Passed to the agents as data.
+    pub test_strategy: Option<String>,
+    /// Ids of the tasks that must be merged before this one starts.
+    #[serde(default)]
+    #[schemars(with = "Vec<RawId>")]
+    pub dependencies: Vec<Spanned<RawId>>,
+    /// `code` (agents create CodeRuns) or `docs` (DocsRuns). Default: `code`.
+    #[serde(default)]
+    pub kind: Kind,
+    /// Stages for this task only, replacing `defaults.pipeline`.
+    #[schemars(with = "Option<Vec<String>>")]
+    pub pipeline: Option<Spanned<Vec<Spanned<String>>>>,
+    /// `high`, `medium` or `low`: among tasks that are ready together, higher goes first.
+    #[serde(default)]
+    pub priority: Priority,
+}
+
+/// A task id as written: an integer or a string.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RawId {
+    /// `id: 7`
+    Integer(i64),
+    /// `id: build-api`, or `id: "7"`
+    Text(String),
+    /// `id: 3.2`: a YAML float, which has no faithful text form.
+    Float(f64),
+}
+
+impl JsonSchema for RawId {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "TaskId".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A task id: an integer, or letters, digits and `._-:/+#@` starting with a letter or digit",
+            "anyOf": [
+                { "type": "integer", "minimum": 0 },
+                { "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._:/+#@-]*$", "maxLength": 128 }
+            ]
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for RawId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct IdVisitor;
+        impl serde::de::Visitor<'_> for IdVisitor {
+            type Value = RawId;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a task id (an integer or a string)")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<RawId, E> {
+                Ok(RawId::Integer(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<RawId, E> {
+                Ok(i64::try_from(v).map_or(RawId::Text(v.to_string()), RawId::Integer))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<RawId, E> {
+                Ok(RawId::Float(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawId, E> {
+                Ok(RawId::Text(v.to_owned()))
+            }
+        }
+        deserializer.deserialize_any(IdVisitor)
+    }
+}
+
+/// Which custom resource the task's agents create.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// A code change: each stage creates a CodeRun.
+    #[default]
+    Code,
+    /// A documentation change: each stage creates a DocsRun.
+    Docs,
+}
+
+/// Scheduling priority among tasks that are ready at the same time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    /// Goes first.
+    High,
+    /// The default.
+    #[default]
+    Medium,
+    /// Goes last.
+    Low,
+}
