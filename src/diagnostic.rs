@@ -64,23 +64,31 @@ impl Diagnostic {
 }
 
 /// An input file's name (as the user gave it) and text, for rendering diagnostics.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct SourceFile {
     /// The path as given on the command line, with `/` separators.
     pub name: String,
     /// The whole text.
     pub text: String,
+    /// Byte offset of the start of each line, computed on first use.
+    line_starts: std::sync::OnceLock<Vec<usize>>,
 }
 
 impl SourceFile {
+    /// A file with its name as the user gave it.
+    pub fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
+        Self { name: name.into(), text: text.into(), line_starts: std::sync::OnceLock::new() }
+    }
+
     /// Finds the 1-based line and column of a byte offset.
     pub fn span_at(&self, offset: usize, len: usize) -> Span {
-        let offset = offset.min(self.text.len());
-        let before = &self.text[..floor_char_boundary(&self.text, offset)];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let column = before[line_start..].chars().count() + 1;
-        Span { offset, len, line, column }
+        let offset = floor_char_boundary(&self.text, offset.min(self.text.len()));
+        let starts = self.line_starts.get_or_init(|| {
+            std::iter::once(0).chain(self.text.match_indices('\n').map(|(i, _)| i + 1)).collect()
+        });
+        let line_index = starts.partition_point(|&start| start <= offset) - 1;
+        let column = self.text[starts[line_index]..offset].chars().count() + 1;
+        Span { offset, len, line: line_index + 1, column }
     }
 
     /// Renders diagnostics in the order given, one block each, separated by blank lines.
@@ -145,7 +153,7 @@ mod tests {
     use super::*;
 
     fn check(text: &str, offset: usize, len: usize, expected: &str) {
-        let file = SourceFile { name: "in.yaml".into(), text: text.into() };
+        let file = SourceFile::new("in.yaml", text);
         let span = file.span_at(offset, len);
         let diagnostic = Diagnostic::error("something `x` is wrong", Some(span)).with_hint("do y");
         assert_eq!(file.render(&[diagnostic]), expected);
@@ -163,7 +171,7 @@ mod tests {
 
     #[test]
     fn counts_columns_in_characters() {
-        let file = SourceFile { name: "f".into(), text: "é: [x]\n".into() };
+        let file = SourceFile::new("f", "é: [x]\n");
         assert_eq!(file.span_at(5, 1).column, 5);
     }
 }

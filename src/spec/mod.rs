@@ -56,7 +56,7 @@ pub fn load(path: &Path, display_name: &str) -> Result<Loaded, LoadError> {
     let text = match String::from_utf8(bytes) {
         Ok(text) => text,
         Err(err) => {
-            let file = SourceFile { name: display_name.to_owned(), text: String::new() };
+            let file = SourceFile::new(display_name, "");
             let diagnostic = Diagnostic::error(
                 format!("the file is not UTF-8 (invalid byte at offset {})", err.utf8_error().valid_up_to()),
                 None,
@@ -65,7 +65,7 @@ pub fn load(path: &Path, display_name: &str) -> Result<Loaded, LoadError> {
             return Err(LoadError::Invalid { file, diagnostics: vec![diagnostic] });
         }
     };
-    parse(SourceFile { name: display_name.to_owned(), text })
+    parse(SourceFile::new(display_name, text))
 }
 
 /// Parses and checks backlog text that is already in memory.
@@ -100,8 +100,14 @@ fn reword(message: &str) -> (String, Option<String>) {
         let key = rest.split(',').next().unwrap_or(rest);
         return (format!("duplicate key `{key}`"), Some("each key may appear once in a mapping; remove one".into()));
     }
-    if message.starts_with("unknown field") {
-        return (message.to_owned(), Some("see `pressplay schema` for every field the backlog accepts".into()));
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let field = rest.split('`').next().unwrap_or_default();
+        let expected: Vec<&str> = rest.split_once("expected one of ").map_or(Vec::new(), |(_, list)| list.split(", ").collect());
+        let hint = match suggest::closest(field, expected.iter().copied()) {
+            Some(close) => format!("did you mean `{close}`?"),
+            None => "see `pressplay schema` for every field the backlog accepts".to_owned(),
+        };
+        return (format!("unknown field `{field}`"), Some(hint));
     }
     if message.starts_with("missing field `tasks`") {
         return (message.to_owned(), Some("a backlog is a mapping with a `tasks:` list".into()));

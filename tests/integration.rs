@@ -1,0 +1,12 @@
+//! The one integration test binary (one link step): fixtures, CLI runs, properties, limits,
+//! the committed examples, and the checks that need `../shared/` (skipped when it is absent).
+
+mod cli;
+mod common;
+mod crd;
+mod examples;
+mod fixtures;
+mod limits;
+mod props;
+mod shared;
+mod write;
