@@ -91,21 +91,38 @@ pub fn main() -> u8 {
 /// Runs a parsed command line and returns the exit code.
 pub fn run(cli: Cli) -> u8 {
     match cli.command {
-        Command::Render { file, output, check, stdout, templates } => {
-            render(&file, output.as_deref(), check, stdout, Options { templates })
-        }
+        Command::Render {
+            file,
+            output,
+            check,
+            stdout,
+            templates,
+        } => render(
+            &file,
+            output.as_deref(),
+            check,
+            stdout,
+            Options { templates },
+        ),
         Command::Validate { file } => match load_and_plan(&file, &display(&file)) {
             Ok(planned) => {
                 report_warnings(&planned);
                 let n = planned.plan.tasks.len();
-                eprintln!("{}: {n} task{} ok", display(&file), if n == 1 { "" } else { "s" });
+                eprintln!(
+                    "{}: {n} task{} ok",
+                    display(&file),
+                    if n == 1 { "" } else { "s" }
+                );
                 0
             }
             Err(err) => report(&err),
         },
         Command::Schema => {
             let schema = schemars::schema_for!(crate::spec::raw::RawBacklog);
-            emit(&format!("{}\n", serde_json::to_string_pretty(&schema).expect("schemas serialise")))
+            emit(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&schema).expect("schemas serialise")
+            ))
         }
         Command::Graph { file, format } => with_plan(&file, |plan| match format {
             GraphFormat::Dot => dot(plan),
@@ -136,12 +153,20 @@ fn render(file: &Path, out: Option<&Path>, check: bool, stdout: bool, options: O
             Ok(existing) => existing,
             Err(err) => return fail(&err.to_string()),
         };
-        if let Some(clash) = existing.foreign.iter().find(|f| generated.files.contains_key(*f)) {
+        if let Some(clash) = existing
+            .foreign
+            .iter()
+            .find(|f| generated.files.contains_key(*f))
+        {
             return fail(&output::WriteError::Foreign(clash.clone()).to_string());
         }
         let drift = output::check(&existing, &generated.files);
         if drift.is_empty() {
-            eprintln!("{} is up to date ({} files)", dir.display(), generated.files.len());
+            eprintln!(
+                "{} is up to date ({} files)",
+                dir.display(),
+                generated.files.len()
+            );
             return 0;
         }
         let _ = emit(&drift.diff);
@@ -195,10 +220,15 @@ fn report_warnings(planned: &Planned) {
 
 fn report(err: &Error) -> u8 {
     match err {
-        Error::Invalid { file, diagnostics } | Error::Load(crate::spec::LoadError::Invalid { file, diagnostics }) => {
+        Error::Invalid { file, diagnostics }
+        | Error::Load(crate::spec::LoadError::Invalid { file, diagnostics }) => {
             eprint!("{}", file.render(diagnostics));
             let errors = diagnostics.iter().filter(|d| d.is_error()).count();
-            eprintln!("\nerror: `{}` has {errors} problem{}", file.name, if errors == 1 { "" } else { "s" });
+            eprintln!(
+                "\nerror: `{}` has {errors} problem{}",
+                file.name,
+                if errors == 1 { "" } else { "s" }
+            );
             2
         }
         other => fail(&other.to_string()),
@@ -213,7 +243,10 @@ fn fail(message: &str) -> u8 {
 /// Writes to stdout; a closed pipe (`pressplay graph | head`) is not an error.
 fn emit(text: &str) -> u8 {
     let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
         Ok(()) => 0,
         Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => 0,
         Err(err) => fail(&format!("cannot write to stdout: {err}")),
@@ -223,18 +256,29 @@ fn emit(text: &str) -> u8 {
 /// A title shortened for a graph label.
 fn short_title(title: &str) -> String {
     let line = title.lines().next().unwrap_or("");
-    if line.chars().count() > 48 { format!("{}…", line.chars().take(47).collect::<String>()) } else { line.to_owned() }
+    if line.chars().count() > 48 {
+        format!("{}…", line.chars().take(47).collect::<String>())
+    } else {
+        line.to_owned()
+    }
 }
 
 fn dot(plan: &Plan) -> String {
     let quote = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
     let mut out = String::from("digraph backlog {\n  rankdir=LR;\n  node [shape=box];\n");
     for task in &plan.tasks {
-        out.push_str(&format!("  \"{}\" [label=\"{}\"];\n", task.node, quote(&format!("{}: {}", task.id, short_title(&task.title)))));
+        out.push_str(&format!(
+            "  \"{}\" [label=\"{}\"];\n",
+            task.node,
+            quote(&format!("{}: {}", task.id, short_title(&task.title)))
+        ));
     }
     for task in &plan.tasks {
         for &dep in &task.dependencies {
-            out.push_str(&format!("  \"{}\" -> \"{}\";\n", plan.tasks[dep].node, task.node));
+            out.push_str(&format!(
+                "  \"{}\" -> \"{}\";\n",
+                plan.tasks[dep].node, task.node
+            ));
         }
     }
     out.push_str("}\n");
@@ -245,11 +289,19 @@ fn mermaid(plan: &Plan) -> String {
     let id = |name: &str| name.replace('-', "_");
     let mut out = String::from("flowchart LR\n");
     for task in &plan.tasks {
-        out.push_str(&format!("  {}[\"{}\"]\n", id(task.node.as_str()), format!("{}: {}", task.id, short_title(&task.title)).replace('"', "#quot;")));
+        out.push_str(&format!(
+            "  {}[\"{}\"]\n",
+            id(task.node.as_str()),
+            format!("{}: {}", task.id, short_title(&task.title)).replace('"', "#quot;")
+        ));
     }
     for task in &plan.tasks {
         for &dep in &task.dependencies {
-            out.push_str(&format!("  {} --> {}\n", id(plan.tasks[dep].node.as_str()), id(task.node.as_str())));
+            out.push_str(&format!(
+                "  {} --> {}\n",
+                id(plan.tasks[dep].node.as_str()),
+                id(task.node.as_str())
+            ));
         }
     }
     out
@@ -258,8 +310,15 @@ fn mermaid(plan: &Plan) -> String {
 fn summary(plan: &Plan) -> String {
     let stats = &plan.stats;
     let n = plan.tasks.len();
-    let mut out = format!("project `{}`: {n} tasks in {} levels\n", plan.project.name, stats.levels);
-    let path: Vec<String> = stats.critical_path.iter().map(|&t| plan.tasks[t].id.to_string()).collect();
+    let mut out = format!(
+        "project `{}`: {n} tasks in {} levels\n",
+        plan.project.name, stats.levels
+    );
+    let path: Vec<String> = stats
+        .critical_path
+        .iter()
+        .map(|&t| plan.tasks[t].id.to_string())
+        .collect();
     out.push_str(&format!(
         "critical path: {} tasks, {} agent stages ({})\n",
         stats.critical_path.len(),
@@ -274,7 +333,15 @@ fn summary(plan: &Plan) -> String {
     if stats.parts == 0 {
         out.push_str(&format!("chunking: none, one DAG of {n} tasks\n"));
     } else {
-        let leaf_parts = plan.dags.iter().filter(|d| d.nodes.iter().any(|x| matches!(x.target, NodeTarget::Task(_)))).count();
+        let leaf_parts = plan
+            .dags
+            .iter()
+            .filter(|d| {
+                d.nodes
+                    .iter()
+                    .any(|x| matches!(x.target, NodeTarget::Task(_)))
+            })
+            .count();
         let cost = stats.chunked_critical_path_stages - stats.critical_path_stages;
         out.push_str(&format!(
             "chunking: {leaf_parts} part DAGs of at most 200 tasks ({} DAG templates in all); parts wait for whole parts, \
@@ -291,7 +358,12 @@ fn summary(plan: &Plan) -> String {
         by_level[task.level].push(task.id.to_string());
     }
     for (level, ids) in by_level.iter().enumerate() {
-        out.push_str(&format!("  {level:>3}: {} task{}: {}\n", ids.len(), if ids.len() == 1 { "" } else { "s" }, abbreviate(ids, ", ", 16)));
+        out.push_str(&format!(
+            "  {level:>3}: {} task{}: {}\n",
+            ids.len(),
+            if ids.len() == 1 { "" } else { "s" },
+            abbreviate(ids, ", ", 16)
+        ));
     }
     out
 }
@@ -300,5 +372,9 @@ fn abbreviate(items: &[String], separator: &str, keep: usize) -> String {
     if items.len() <= keep {
         return items.join(separator);
     }
-    format!("{}{separator}… and {} more", items[..keep].join(separator), items.len() - keep)
+    format!(
+        "{}{separator}… and {} more",
+        items[..keep].join(separator),
+        items.len() - keep
+    )
 }

@@ -73,7 +73,11 @@ pub struct Generated {
 
 /// Reads, checks and plans a backlog. Every problem in the file is reported together.
 pub fn load_and_plan(input: &Path, display_name: &str) -> Result<Planned, Error> {
-    let Loaded { backlog, source, mut problems } = spec::load(input, display_name)?;
+    let Loaded {
+        backlog,
+        source,
+        mut problems,
+    } = spec::load(input, display_name)?;
     let plan = plan::build(&backlog);
     if let Err(errors) = &plan {
         for error in errors {
@@ -82,10 +86,17 @@ pub fn load_and_plan(input: &Path, display_name: &str) -> Result<Planned, Error>
     }
     if problems.iter().any(Diagnostic::is_error) {
         problems.sort_by_key(|d| d.span.map_or((usize::MAX, 0), |s| (s.line, s.column)));
-        return Err(Error::Invalid { file: source, diagnostics: problems });
+        return Err(Error::Invalid {
+            file: source,
+            diagnostics: problems,
+        });
     }
     let plan = plan.expect("no errors means a plan");
-    Ok(Planned { plan, source, warnings: problems })
+    Ok(Planned {
+        plan,
+        source,
+        warnings: problems,
+    })
 }
 
 fn plan_diagnostic(error: &PlanError, backlog: &spec::Backlog) -> Diagnostic {
@@ -93,19 +104,25 @@ fn plan_diagnostic(error: &PlanError, backlog: &spec::Backlog) -> Diagnostic {
     match error {
         PlanError::Cycle(path) => Diagnostic::error(error.to_string(), span_of(&path[0]))
             .with_hint("a task cannot wait for itself; remove one of these dependencies"),
-        PlanError::NumberCollision(a, _) => {
-            Diagnostic::error(error.to_string(), span_of(a)).with_hint("rename one of the two tasks")
+        PlanError::NumberCollision(a, _) => Diagnostic::error(error.to_string(), span_of(a))
+            .with_hint("rename one of the two tasks"),
+        PlanError::ProjectName(_) | PlanError::TooManyTasks(_) => {
+            Diagnostic::error(error.to_string(), None)
         }
-        PlanError::ProjectName(_) | PlanError::TooManyTasks(_) => Diagnostic::error(error.to_string(), None),
     }
 }
 
 /// Reads, checks, plans and renders a backlog: the one function `render`, `--check` and
 /// `--stdout` share.
 pub fn generate(input: &Path, display_name: &str, options: &Options) -> Result<Generated, Error> {
-    let (env, origin) = render::env::environment(options.templates.as_deref()).map_err(Error::Templates)?;
+    let (env, origin) =
+        render::env::environment(options.templates.as_deref()).map_err(Error::Templates)?;
     let planned = load_and_plan(input, display_name)?;
     let documents = render::render(&planned.plan, &env, origin, display_name)?;
     let files = output::tree(&documents, display_name);
-    Ok(Generated { planned, documents, files })
+    Ok(Generated {
+        planned,
+        documents,
+        files,
+    })
 }

@@ -140,7 +140,10 @@ pub enum PlanError {
 
 /// Formats a cycle path with arrows and backticks, as diagnostics show it.
 pub fn format_cycle(path: &[TaskId]) -> String {
-    path.iter().map(|id| format!("`{id}`")).collect::<Vec<_>>().join(" → ")
+    path.iter()
+        .map(|id| format!("`{id}`"))
+        .collect::<Vec<_>>()
+        .join(" → ")
 }
 
 /// Plans a backlog. Returns every cycle at once when there are any.
@@ -148,11 +151,16 @@ pub fn build(backlog: &Backlog) -> Result<Plan, Vec<PlanError>> {
     // 1. Order-independent indexing.
     let mut sorted: Vec<&crate::spec::Task> = backlog.tasks.iter().collect();
     sorted.sort_by(|a, b| a.id.cmp(&b.id));
-    let index_of: BTreeMap<&TaskId, usize> = sorted.iter().enumerate().map(|(i, t)| (&t.id, i)).collect();
+    let index_of: BTreeMap<&TaskId, usize> =
+        sorted.iter().enumerate().map(|(i, t)| (&t.id, i)).collect();
     let dependencies: Vec<Vec<usize>> = sorted
         .iter()
         .map(|task| {
-            let mut deps: Vec<usize> = task.dependencies.iter().filter_map(|d| index_of.get(d).copied()).collect();
+            let mut deps: Vec<usize> = task
+                .dependencies
+                .iter()
+                .filter_map(|d| index_of.get(d).copied())
+                .collect();
             deps.sort_unstable();
             deps.dedup();
             deps
@@ -172,7 +180,11 @@ pub fn build(backlog: &Backlog) -> Result<Plan, Vec<PlanError>> {
     // 3. Levels and schedule order.
     let levels = graph.levels(&dependencies);
     let mut order: Vec<usize> = (0..sorted.len()).collect();
-    order.sort_by(|&a, &b| (levels[a], sorted[a].priority).cmp(&(levels[b], sorted[b].priority)).then(a.cmp(&b)));
+    order.sort_by(|&a, &b| {
+        (levels[a], sorted[a].priority)
+            .cmp(&(levels[b], sorted[b].priority))
+            .then(a.cmp(&b))
+    });
     let mut position = vec![0usize; order.len()];
     for (pos, &i) in order.iter().enumerate() {
         position[i] = pos;
@@ -190,14 +202,24 @@ pub fn build(backlog: &Backlog) -> Result<Plan, Vec<PlanError>> {
             return Err(vec![PlanError::NumberCollision(other.clone(), id.clone())]);
         }
     }
-    let chain_keys: BTreeSet<(Kind, Vec<StageName>)> = sorted.iter().map(|t| (t.kind, t.pipeline.clone())).collect();
+    let chain_keys: BTreeSet<(Kind, Vec<StageName>)> = sorted
+        .iter()
+        .map(|t| (t.kind, t.pipeline.clone()))
+        .collect();
     let mut chains: Vec<Chain> = chain_keys
         .into_iter()
-        .map(|(kind, stages)| Chain { name: chain_name(kind, &stages), kind, stages })
+        .map(|(kind, stages)| Chain {
+            name: chain_name(kind, &stages),
+            kind,
+            stages,
+        })
         .collect();
     chains.sort_by(|a, b| a.name.cmp(&b.name));
-    let chain_index: BTreeMap<(Kind, &[StageName]), usize> =
-        chains.iter().enumerate().map(|(i, c)| ((c.kind, c.stages.as_slice()), i)).collect();
+    let chain_index: BTreeMap<(Kind, &[StageName]), usize> = chains
+        .iter()
+        .enumerate()
+        .map(|(i, c)| ((c.kind, c.stages.as_slice()), i))
+        .collect();
 
     let tasks: Vec<PlannedTask> = order
         .iter()
@@ -225,7 +247,14 @@ pub fn build(backlog: &Backlog) -> Result<Plan, Vec<PlanError>> {
 
     // 6. Figures.
     let stats = stats(&tasks, &chains, &dags);
-    Ok(Plan { project: backlog.project.clone(), defaults: backlog.defaults.clone(), tasks, chains, dags, stats })
+    Ok(Plan {
+        project: backlog.project.clone(),
+        defaults: backlog.defaults.clone(),
+        tasks,
+        chains,
+        dags,
+        stats,
+    })
 }
 
 /// `code-author-lint-tests-deploy-acceptance`.
@@ -239,8 +268,17 @@ fn chain_name(kind: Kind, stages: &[StageName]) -> K8sName {
 }
 
 /// Estimated JSON bytes of one task's DAG node, with generous margins (see `tests/limits.rs`).
-fn node_bytes(task: &PlannedTask, tasks: &[PlannedTask], chain: &Chain, project: &K8sName) -> usize {
-    let deps: usize = task.dependencies.iter().map(|&d| tasks[d].node.as_str().len() + 16).sum();
+fn node_bytes(
+    task: &PlannedTask,
+    tasks: &[PlannedTask],
+    chain: &Chain,
+    project: &K8sName,
+) -> usize {
+    let deps: usize = task
+        .dependencies
+        .iter()
+        .map(|&d| tasks[d].node.as_str().len() + 16)
+        .sum();
     400 + 2 * task.node.as_str().len()
         + task.id.as_str().len()
         + project.as_str().len()
@@ -249,8 +287,15 @@ fn node_bytes(task: &PlannedTask, tasks: &[PlannedTask], chain: &Chain, project:
         + deps
 }
 
-fn chunk_dags(project: &K8sName, tasks: &[PlannedTask], chains: &[Chain]) -> Result<Vec<Dag>, PlanError> {
-    let sizes: Vec<usize> = tasks.iter().map(|t| node_bytes(t, tasks, &chains[t.chain], project)).collect();
+fn chunk_dags(
+    project: &K8sName,
+    tasks: &[PlannedTask],
+    chains: &[Chain],
+) -> Result<Vec<Dag>, PlanError> {
+    let sizes: Vec<usize> = tasks
+        .iter()
+        .map(|t| node_bytes(t, tasks, &chains[t.chain], project))
+        .collect();
     let deps: Vec<Vec<usize>> = tasks.iter().map(|t| t.dependencies.clone()).collect();
     let task_nodes = |items: &[usize]| -> Vec<DagNode> {
         items
@@ -268,10 +313,15 @@ fn chunk_dags(project: &K8sName, tasks: &[PlannedTask], chains: &[Chain]) -> Res
             })
             .collect()
     };
-    let fits = |sizes: &[usize]| sizes.len() <= chunk::MAX_DAG_TASKS && sizes.iter().sum::<usize>() <= chunk::MAX_DAG_BYTES;
+    let fits = |sizes: &[usize]| {
+        sizes.len() <= chunk::MAX_DAG_TASKS && sizes.iter().sum::<usize>() <= chunk::MAX_DAG_BYTES
+    };
     if fits(&sizes) {
         let all: Vec<usize> = (0..tasks.len()).collect();
-        return Ok(vec![Dag { name: project.clone(), nodes: task_nodes(&all) }]);
+        return Ok(vec![Dag {
+            name: project.clone(),
+            nodes: task_nodes(&all),
+        }]);
     }
 
     // Level 1: parts of tasks. Later levels: groups of the level below.
@@ -279,25 +329,43 @@ fn chunk_dags(project: &K8sName, tasks: &[PlannedTask], chains: &[Chain]) -> Res
     let mut chunks = chunk::split(&sizes, &deps, chunk::MAX_DAG_TASKS, chunk::MAX_DAG_BYTES);
     let mut below: Vec<usize> = Vec::new(); // dag index of each chunk of the level below
     for (i, part) in chunks.iter().enumerate() {
-        let name = project.join(&format!("part-{:03}", i + 1)).expect("project name is at most 40 bytes");
+        let name = project
+            .join(&format!("part-{:03}", i + 1))
+            .expect("project name is at most 40 bytes");
         // A task's dependencies inside its part; `task_nodes` filters on membership.
-        dags.push(Dag { name, nodes: task_nodes(&part.items) });
+        dags.push(Dag {
+            name,
+            nodes: task_nodes(&part.items),
+        });
         below.push(dags.len() - 1);
     }
     let mut level = 1;
     loop {
-        let node_name = |dag: &Dag| K8sName::new(dag.name.as_str()[project.as_str().len() + 1..].to_owned()).expect("suffix of a valid name");
+        let node_name = |dag: &Dag| {
+            K8sName::new(dag.name.as_str()[project.as_str().len() + 1..].to_owned())
+                .expect("suffix of a valid name")
+        };
         let nodes: Vec<DagNode> = chunks
             .iter()
             .enumerate()
             .map(|(i, c)| DagNode {
                 name: node_name(&dags[below[i]]),
                 target: NodeTarget::Dag(below[i]),
-                depends: c.depends_on.iter().map(|&d| node_name(&dags[below[d]])).collect(),
+                depends: c
+                    .depends_on
+                    .iter()
+                    .map(|&d| node_name(&dags[below[d]]))
+                    .collect(),
             })
             .collect();
         if nodes.len() <= chunk::MAX_DAG_TASKS {
-            dags.insert(0, Dag { name: project.clone(), nodes });
+            dags.insert(
+                0,
+                Dag {
+                    name: project.clone(),
+                    nodes,
+                },
+            );
             // Every stored index moved by one.
             for dag in dags.iter_mut() {
                 for node in &mut dag.nodes {
@@ -322,13 +390,27 @@ fn chunk_dags(project: &K8sName, tasks: &[PlannedTask], chains: &[Chain]) -> Res
                 .items
                 .iter()
                 .map(|&i| DagNode {
-                    depends: chunks[i].depends_on.iter().filter(|&&d| member(d)).map(|&d| node_name(&dags[below[d]])).collect(),
+                    depends: chunks[i]
+                        .depends_on
+                        .iter()
+                        .filter(|&&d| member(d))
+                        .map(|&d| node_name(&dags[below[d]]))
+                        .collect(),
                     ..nodes[i].clone()
                 })
                 .collect();
-            let prefix = if level == 2 { "group".to_owned() } else { format!("group{level}") };
-            let name = project.join(&format!("{prefix}-{:03}", g + 1)).expect("project name is at most 40 bytes");
-            dags.push(Dag { name, nodes: group_nodes });
+            let prefix = if level == 2 {
+                "group".to_owned()
+            } else {
+                format!("group{level}")
+            };
+            let name = project
+                .join(&format!("{prefix}-{:03}", g + 1))
+                .expect("project name is at most 40 bytes");
+            dags.push(Dag {
+                name,
+                nodes: group_nodes,
+            });
             next_below.push(dags.len() - 1);
         }
         chunks = groups;
@@ -348,7 +430,11 @@ fn stats(tasks: &[PlannedTask], chains: &[Chain], dags: &[Dag]) -> Stats {
     let mut finish = vec![0usize; tasks.len()];
     let mut via: Vec<Option<usize>> = vec![None; tasks.len()];
     for (t, task) in tasks.iter().enumerate() {
-        let best = task.dependencies.iter().copied().max_by_key(|&d| (finish[d], std::cmp::Reverse(d)));
+        let best = task
+            .dependencies
+            .iter()
+            .copied()
+            .max_by_key(|&d| (finish[d], std::cmp::Reverse(d)));
         via[t] = best;
         finish[t] = best.map_or(0, |d| finish[d]) + weight(t);
     }
@@ -363,7 +449,11 @@ fn stats(tasks: &[PlannedTask], chains: &[Chain], dags: &[Dag]) -> Stats {
 
     // Chunked: a node starts when its DAG starts and its siblings it depends on finish.
     let mut chunked_finish = vec![0usize; tasks.len()];
-    let chunked = if dags.is_empty() { 0 } else { dag_finish(0, 0, dags, &mut chunked_finish, &weight) };
+    let chunked = if dags.is_empty() {
+        0
+    } else {
+        dag_finish(0, 0, dags, &mut chunked_finish, &weight)
+    };
     Stats {
         levels,
         level_sizes,
@@ -374,11 +464,23 @@ fn stats(tasks: &[PlannedTask], chains: &[Chain], dags: &[Dag]) -> Stats {
     }
 }
 
-fn dag_finish(dag: usize, start: usize, dags: &[Dag], task_finish: &mut [usize], weight: &dyn Fn(usize) -> usize) -> usize {
+fn dag_finish(
+    dag: usize,
+    start: usize,
+    dags: &[Dag],
+    task_finish: &mut [usize],
+    weight: &dyn Fn(usize) -> usize,
+) -> usize {
     let mut node_finish: BTreeMap<&str, usize> = BTreeMap::new();
     let mut latest = start;
     for node in &dags[dag].nodes {
-        let begin = node.depends.iter().map(|d| node_finish[d.as_str()]).max().unwrap_or(0).max(start);
+        let begin = node
+            .depends
+            .iter()
+            .map(|d| node_finish[d.as_str()])
+            .max()
+            .unwrap_or(0)
+            .max(start);
         let end = match node.target {
             NodeTarget::Task(t) => {
                 task_finish[t] = begin + weight(t);

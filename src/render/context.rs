@@ -45,7 +45,11 @@ impl Names {
     /// Names for a plan.
     pub fn new(plan: &Plan) -> Self {
         let project = &plan.dags[0].name;
-        let join = |suffix: &str| project.join(suffix).expect("project names are at most 40 bytes");
+        let join = |suffix: &str| {
+            project
+                .join(suffix)
+                .expect("project names are at most 40 bytes")
+        };
         Self {
             orchestrator: project.clone(),
             stages: join("stages"),
@@ -64,7 +68,10 @@ pub fn common_labels(plan: &Plan, component: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
         (LABEL_MANAGED_BY.to_owned(), "pressplay".to_owned()),
         (LABEL_PROJECT.to_owned(), plan.project.name.clone()),
-        (LABEL_REPOSITORY.to_owned(), label_value(&plan.project.repository_slug.replacen('/', ".", 1))),
+        (
+            LABEL_REPOSITORY.to_owned(),
+            label_value(&plan.project.repository_slug.replacen('/', ".", 1)),
+        ),
         (LABEL_COMPONENT.to_owned(), component.to_owned()),
     ])
 }
@@ -165,9 +172,18 @@ pub fn stages(plan: &Plan, names: &Names) -> StagesCtx {
     let kinds: std::collections::BTreeSet<Kind> = plan.chains.iter().map(|c| c.kind).collect();
     let agent_labels = || {
         let mut labels = common_labels(plan, "agent");
-        labels.insert(LABEL_TASK.to_owned(), "{{inputs.parameters.task-node}}".to_owned());
-        labels.insert(LABEL_STAGE.to_owned(), "{{inputs.parameters.stage}}".to_owned());
-        labels.insert("pressplay.dev/workflow".to_owned(), "{{workflow.name}}".to_owned());
+        labels.insert(
+            LABEL_TASK.to_owned(),
+            "{{inputs.parameters.task-node}}".to_owned(),
+        );
+        labels.insert(
+            LABEL_STAGE.to_owned(),
+            "{{inputs.parameters.stage}}".to_owned(),
+        );
+        labels.insert(
+            "pressplay.dev/workflow".to_owned(),
+            "{{workflow.name}}".to_owned(),
+        );
         labels
     };
     StagesCtx {
@@ -200,11 +216,17 @@ pub fn stages(plan: &Plan, names: &Names) -> StagesCtx {
                     Kind::Code => "CodeRun",
                     Kind::Docs => "DocsRun",
                 },
-                generate_name: format!("{}-{{{{inputs.parameters.task-node}}}}-{{{{inputs.parameters.stage}}}}-", project.name),
+                generate_name: format!(
+                    "{}-{{{{inputs.parameters.task-node}}}}-{{{{inputs.parameters.stage}}}}-",
+                    project.name
+                ),
                 labels: agent_labels(),
             })
             .collect(),
-        semaphore: SemaphoreCtx { config_map: names.limits.to_string(), key: AGENTS_SEMAPHORE_KEY },
+        semaphore: SemaphoreCtx {
+            config_map: names.limits.to_string(),
+            key: AGENTS_SEMAPHORE_KEY,
+        },
         stage_timeout_seconds: plan.defaults.stage_timeout_seconds,
         retries: plan.defaults.retries,
         project: ProjectCtx {
@@ -286,7 +308,11 @@ pub struct ParamCtx {
 /// The `depends` expression for a node: every dependency must have succeeded. Only `&&` is
 /// used, which Argo's expression grammar accepts, and names are node names (`[a-z0-9-]`).
 pub fn depends_expression(depends: &[K8sName]) -> String {
-    depends.iter().map(|d| format!("{d}.Succeeded")).collect::<Vec<_>>().join(" && ")
+    depends
+        .iter()
+        .map(|d| format!("{d}.Succeeded"))
+        .collect::<Vec<_>>()
+        .join(" && ")
 }
 
 /// Context of `workflows/dag.yaml.j2` for `plan.dags[index]`.
@@ -300,19 +326,40 @@ pub fn dag(plan: &Plan, names: &Names, index: usize) -> DagCtx {
             let (template_ref, template, parameters) = match node.target {
                 NodeTarget::Task(t) => {
                     let task = &plan.tasks[t];
-                    let values = [task.number.to_string(), task.id.to_string(), task.node.to_string(), task.brief.clone()];
+                    let values = [
+                        task.number.to_string(),
+                        task.id.to_string(),
+                        task.node.to_string(),
+                        task.brief.clone(),
+                    ];
                     (
                         names.stages.to_string(),
                         plan.chains[task.chain].name.to_string(),
-                        TASK_PARAMS.iter().zip(values).map(|(name, value)| ParamCtx { name, value }).collect(),
+                        TASK_PARAMS
+                            .iter()
+                            .zip(values)
+                            .map(|(name, value)| ParamCtx { name, value })
+                            .collect(),
                     )
                 }
-                NodeTarget::Dag(d) => (plan.dags[d].name.to_string(), "main".to_owned(), Vec::new()),
+                NodeTarget::Dag(d) => {
+                    (plan.dags[d].name.to_string(), "main".to_owned(), Vec::new())
+                }
             };
-            NodeCtx { name: node.name.to_string(), template_ref, template, depends: depends_expression(&node.depends), parameters }
+            NodeCtx {
+                name: node.name.to_string(),
+                template_ref,
+                template,
+                depends: depends_expression(&node.depends),
+                parameters,
+            }
         })
         .collect::<Vec<_>>();
-    let n_tasks = dag.nodes.iter().filter(|n| matches!(n.target, NodeTarget::Task(_))).count();
+    let n_tasks = dag
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.target, NodeTarget::Task(_)))
+        .count();
     let mut annotations = BTreeMap::from([(
         "pressplay.dev/role".to_owned(),
         if is_root { "orchestrator" } else { "part" }.to_owned(),

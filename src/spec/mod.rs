@@ -52,17 +52,26 @@ pub enum LoadError {
 
 /// Reads and checks a backlog. `display_name` is the path as the user wrote it.
 pub fn load(path: &Path, display_name: &str) -> Result<Loaded, LoadError> {
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Io { path: display_name.to_owned(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
+        path: display_name.to_owned(),
+        source,
+    })?;
     let text = match String::from_utf8(bytes) {
         Ok(text) => text,
         Err(err) => {
             let file = SourceFile::new(display_name, "");
             let diagnostic = Diagnostic::error(
-                format!("the file is not UTF-8 (invalid byte at offset {})", err.utf8_error().valid_up_to()),
+                format!(
+                    "the file is not UTF-8 (invalid byte at offset {})",
+                    err.utf8_error().valid_up_to()
+                ),
                 None,
             )
             .with_hint("save the file as UTF-8");
-            return Err(LoadError::Invalid { file, diagnostics: vec![diagnostic] });
+            return Err(LoadError::Invalid {
+                file,
+                diagnostics: vec![diagnostic],
+            });
         }
     };
     parse(SourceFile::new(display_name, text))
@@ -74,11 +83,18 @@ pub fn parse(source: SourceFile) -> Result<Loaded, LoadError> {
         Ok(raw) => raw,
         Err(err) => {
             let diagnostic = yaml_error(&source, &err);
-            return Err(LoadError::Invalid { file: source, diagnostics: vec![diagnostic] });
+            return Err(LoadError::Invalid {
+                file: source,
+                diagnostics: vec![diagnostic],
+            });
         }
     };
     let (backlog, problems) = validate::validate(raw, &source);
-    Ok(Loaded { backlog, source, problems })
+    Ok(Loaded {
+        backlog,
+        source,
+        problems,
+    })
 }
 
 /// Turns a YAML or shape error into a diagnostic at its position, in our message style.
@@ -89,7 +105,9 @@ fn yaml_error(source: &SourceFile, err: &serde_saphyr::Error) -> Diagnostic {
         None => full,
     };
     let (message, hint) = reword(&message);
-    let span = err.location().map(|location| validate::span_of(source, &location));
+    let span = err
+        .location()
+        .map(|location| validate::span_of(source, &location));
     let mut diagnostic = Diagnostic::error(message, span);
     diagnostic.hint = hint;
     diagnostic
@@ -98,11 +116,16 @@ fn yaml_error(source: &SourceFile, err: &serde_saphyr::Error) -> Diagnostic {
 fn reword(message: &str) -> (String, Option<String>) {
     if let Some(rest) = message.strip_prefix("duplicate mapping key: ") {
         let key = rest.split(',').next().unwrap_or(rest);
-        return (format!("duplicate key `{key}`"), Some("each key may appear once in a mapping; remove one".into()));
+        return (
+            format!("duplicate key `{key}`"),
+            Some("each key may appear once in a mapping; remove one".into()),
+        );
     }
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let field = rest.split('`').next().unwrap_or_default();
-        let expected: Vec<&str> = rest.split_once("expected one of ").map_or(Vec::new(), |(_, list)| list.split(", ").collect());
+        let expected: Vec<&str> = rest
+            .split_once("expected one of ")
+            .map_or(Vec::new(), |(_, list)| list.split(", ").collect());
         let hint = match suggest::closest(field, expected.iter().copied()) {
             Some(close) => format!("did you mean `{close}`?"),
             None => "see `pressplay schema` for every field the backlog accepts".to_owned(),
@@ -110,10 +133,16 @@ fn reword(message: &str) -> (String, Option<String>) {
         return (format!("unknown field `{field}`"), Some(hint));
     }
     if message.starts_with("missing field `tasks`") {
-        return (message.to_owned(), Some("a backlog is a mapping with a `tasks:` list".into()));
+        return (
+            message.to_owned(),
+            Some("a backlog is a mapping with a `tasks:` list".into()),
+        );
     }
     if message.contains("unexpected end") || message.to_lowercase().contains("eof") {
-        return ("the file is empty or ends early".into(), Some("a backlog is a mapping with a `tasks:` list".into()));
+        return (
+            "the file is empty or ends early".into(),
+            Some("a backlog is a mapping with a `tasks:` list".into()),
+        );
     }
     (message.to_owned(), None)
 }

@@ -30,7 +30,11 @@ pub struct RawBacklog {
 pub struct RawProject {
     /// Project name: a DNS label of at most 40 characters. It prefixes every object's name.
     /// Default: `pressplay`.
-    #[schemars(with = "Option<String>", regex(pattern = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"), length(max = 40))]
+    #[schemars(
+        with = "Option<String>",
+        regex(pattern = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"),
+        length(max = 40)
+    )]
     pub name: Option<Spanned<String>>,
     /// Repository the agents work in: `owner/name` or an `https://` URL.
     /// Default: `https://github.com/example/<name>`.
@@ -171,7 +175,9 @@ impl<'de> Deserialize<'de> for RawId {
 }
 
 /// Which custom resource the task's agents create.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// A code change: each stage creates a CodeRun.
@@ -182,7 +188,9 @@ pub enum Kind {
 }
 
 /// Scheduling priority among tasks that are ready at the same time.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Priority {
     /// Goes first.

@@ -16,20 +16,31 @@ use crate::spec::task_id::{ID_HINT, TaskId};
 
 /// Converts a parsed backlog into the checked model, with every problem found.
 pub fn validate(raw: RawBacklog, source: &SourceFile) -> (Backlog, Vec<Diagnostic>) {
-    let mut checker = Checker { source, problems: Vec::new() };
+    let mut checker = Checker {
+        source,
+        problems: Vec::new(),
+    };
     let project = checker.project(&raw.project);
     let defaults = checker.defaults(&raw.defaults);
     let tasks = checker.tasks(raw.tasks, &defaults);
-    (Backlog { project, defaults, tasks }, checker.problems)
+    (
+        Backlog {
+            project,
+            defaults,
+            tasks,
+        },
+        checker.problems,
+    )
 }
 
 /// Converts a serde-saphyr location into a span of this file.
 pub fn span_of(source: &SourceFile, location: &Location) -> Span {
     let span = location.span();
     match span.byte_offset() {
-        Some(offset) => {
-            source.span_at(usize::try_from(offset).unwrap_or(usize::MAX), usize::try_from(span.byte_len().unwrap_or(0)).unwrap_or(0))
-        }
+        Some(offset) => source.span_at(
+            usize::try_from(offset).unwrap_or(usize::MAX),
+            usize::try_from(span.byte_len().unwrap_or(0)).unwrap_or(0),
+        ),
         None => Span {
             offset: 0,
             len: 0,
@@ -52,7 +63,9 @@ struct Pattern {
 
 const DNS_LABEL_40: Pattern = Pattern {
     describe: "a DNS label: lowercase letters, digits and `-`, starting with a letter, at most 40 characters",
-    accepts: |s| is_dns_label(s) && s.len() <= 40 && s.starts_with(|c: char| c.is_ascii_lowercase()),
+    accepts: |s| {
+        is_dns_label(s) && s.len() <= 40 && s.starts_with(|c: char| c.is_ascii_lowercase())
+    },
 };
 const DNS_LABEL_63: Pattern = Pattern {
     describe: "a DNS label: lowercase letters, digits and `-`, at most 63 characters",
@@ -65,7 +78,8 @@ const BRANCH: Pattern = Pattern {
             && s.len() <= 200
             && !s.starts_with('-')
             && !s.contains("..")
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | '-'))
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | '-'))
     },
 };
 const PATH: Pattern = Pattern {
@@ -74,7 +88,8 @@ const PATH: Pattern = Pattern {
         !s.is_empty()
             && s.len() <= 200
             && !s.starts_with('/')
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | '-'))
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | '-'))
     },
 };
 const MODEL: Pattern = Pattern {
@@ -82,13 +97,16 @@ const MODEL: Pattern = Pattern {
     accepts: |s| {
         !s.is_empty()
             && s.len() <= 128
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '/' | '@' | '-'))
+            && s.chars().all(|c| {
+                c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '/' | '@' | '-')
+            })
     },
 };
 
 fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -104,55 +122,110 @@ impl Checker<'_> {
         self.problems.push(diagnostic);
     }
 
-    fn text(&mut self, field: &str, value: Option<&Spanned<String>>, pattern: &Pattern, default: &str) -> String {
-        let Some(value) = value else { return default.to_owned() };
+    fn text(
+        &mut self,
+        field: &str,
+        value: Option<&Spanned<String>>,
+        pattern: &Pattern,
+        default: &str,
+    ) -> String {
+        let Some(value) = value else {
+            return default.to_owned();
+        };
         if (pattern.accepts)(&value.value) {
             return value.value.clone();
         }
         self.error(
-            format!("`{field}` is `{}`, which is not {}", value.value.escape_debug(), pattern.describe),
+            format!(
+                "`{field}` is `{}`, which is not {}",
+                value.value.escape_debug(),
+                pattern.describe
+            ),
             &value.referenced,
-            Some(format!("this value is written into Kubernetes manifests, so it must be {}", pattern.describe)),
+            Some(format!(
+                "this value is written into Kubernetes manifests, so it must be {}",
+                pattern.describe
+            )),
         );
         default.to_owned()
     }
 
     fn project(&mut self, raw: &RawProject) -> Project {
-        let name = self.text("project.name", raw.name.as_ref(), &DNS_LABEL_40, "pressplay");
+        let name = self.text(
+            "project.name",
+            raw.name.as_ref(),
+            &DNS_LABEL_40,
+            "pressplay",
+        );
         let (repository_url, repository_slug) = match &raw.repository {
-            None => (format!("https://github.com/example/{name}"), format!("example/{name}")),
-            Some(value) => match parse_repository(&value.value) {
-                Some(parsed) => parsed,
-                None => {
-                    self.error(
+            None => (
+                format!("https://github.com/example/{name}"),
+                format!("example/{name}"),
+            ),
+            Some(value) => {
+                match parse_repository(&value.value) {
+                    Some(parsed) => parsed,
+                    None => {
+                        self.error(
                         format!("`project.repository` is `{}`, which is not a repository", value.value.escape_debug()),
                         &value.referenced,
                         Some("write `owner/name` for GitHub, or an `https://host/owner/name` URL".into()),
                     );
-                    (format!("https://github.com/example/{name}"), format!("example/{name}"))
+                        (
+                            format!("https://github.com/example/{name}"),
+                            format!("example/{name}"),
+                        )
+                    }
                 }
-            },
+            }
         };
         let docs_repository_url = match &raw.docs_repository {
             None => repository_url.clone(),
-            Some(value) => match parse_repository(&value.value) {
-                Some((url, _)) => url,
-                None => {
-                    self.error(
+            Some(value) => {
+                match parse_repository(&value.value) {
+                    Some((url, _)) => url,
+                    None => {
+                        self.error(
                         format!("`project.docsRepository` is `{}`, which is not a repository", value.value.escape_debug()),
                         &value.referenced,
                         Some("write `owner/name` for GitHub, or an `https://host/owner/name` URL".into()),
                     );
-                    repository_url.clone()
+                        repository_url.clone()
+                    }
                 }
-            },
+            }
         };
         Project {
-            service: self.text("project.service", raw.service.as_ref(), &DNS_LABEL_63, &name),
-            base_branch: self.text("project.baseBranch", raw.base_branch.as_ref(), &BRANCH, "main"),
-            working_directory: self.text("project.workingDirectory", raw.working_directory.as_ref(), &PATH, "."),
-            namespace: self.text("project.namespace", raw.namespace.as_ref(), &DNS_LABEL_63, "agents"),
-            docs_branch: self.text("project.docsBranch", raw.docs_branch.as_ref(), &BRANCH, "main"),
+            service: self.text(
+                "project.service",
+                raw.service.as_ref(),
+                &DNS_LABEL_63,
+                &name,
+            ),
+            base_branch: self.text(
+                "project.baseBranch",
+                raw.base_branch.as_ref(),
+                &BRANCH,
+                "main",
+            ),
+            working_directory: self.text(
+                "project.workingDirectory",
+                raw.working_directory.as_ref(),
+                &PATH,
+                ".",
+            ),
+            namespace: self.text(
+                "project.namespace",
+                raw.namespace.as_ref(),
+                &DNS_LABEL_63,
+                "agents",
+            ),
+            docs_branch: self.text(
+                "project.docsBranch",
+                raw.docs_branch.as_ref(),
+                &BRANCH,
+                "main",
+            ),
             docs_project_directory: self.text(
                 "project.docsProjectDirectory",
                 raw.docs_project_directory.as_ref(),
@@ -172,12 +245,20 @@ impl Checker<'_> {
             None => None,
         };
         Defaults {
-            model: self.text("defaults.model", raw.model.as_ref(), &MODEL, "claude-sonnet-4-5"),
+            model: self.text(
+                "defaults.model",
+                raw.model.as_ref(),
+                &MODEL,
+                "claude-sonnet-4-5",
+            ),
             pipeline: pipeline.unwrap_or_else(|| StageName::ALL.to_vec()),
             concurrency: match &raw.concurrency {
                 Some(value) if value.value == 0 || value.value > 10_000 => {
                     self.error(
-                        format!("`defaults.concurrency` is {}; it must be between 1 and 10000", value.value),
+                        format!(
+                            "`defaults.concurrency` is {}; it must be between 1 and 10000",
+                            value.value
+                        ),
                         &value.referenced,
                         None,
                     );
@@ -186,16 +267,28 @@ impl Checker<'_> {
                 Some(value) => value.value,
                 None => 4,
             },
-            stage_timeout_seconds: self.duration("defaults.stageTimeout", raw.stage_timeout.as_ref(), 3 * 3600),
+            stage_timeout_seconds: self.duration(
+                "defaults.stageTimeout",
+                raw.stage_timeout.as_ref(),
+                3 * 3600,
+            ),
             retries: match &raw.retries {
                 Some(value) if value.value > 20 => {
-                    self.error(format!("`defaults.retries` is {}; the limit is 20", value.value), &value.referenced, None);
+                    self.error(
+                        format!("`defaults.retries` is {}; the limit is 20", value.value),
+                        &value.referenced,
+                        None,
+                    );
                     2
                 }
                 Some(value) => value.value,
                 None => 2,
             },
-            ttl_after_success_seconds: self.duration("defaults.ttlAfterSuccess", raw.ttl_after_success.as_ref(), 86_400),
+            ttl_after_success_seconds: self.duration(
+                "defaults.ttlAfterSuccess",
+                raw.ttl_after_success.as_ref(),
+                86_400,
+            ),
             ttl_after_failure_seconds: self.duration(
                 "defaults.ttlAfterFailure",
                 raw.ttl_after_failure.as_ref(),
@@ -210,16 +303,26 @@ impl Checker<'_> {
             Some(seconds) if seconds > 0 => seconds,
             _ => {
                 self.error(
-                    format!("`{field}` is `{}`, which is not a duration", value.value.escape_debug()),
+                    format!(
+                        "`{field}` is `{}`, which is not a duration",
+                        value.value.escape_debug()
+                    ),
                     &value.referenced,
-                    Some("write a number followed by `s`, `m`, `h` or `d`, such as `90m` or `1h30m`".into()),
+                    Some(
+                        "write a number followed by `s`, `m`, `h` or `d`, such as `90m` or `1h30m`"
+                            .into(),
+                    ),
                 );
                 default
             }
         }
     }
 
-    fn pipeline(&mut self, field: &str, raw: &Spanned<Vec<Spanned<String>>>) -> Option<Vec<StageName>> {
+    fn pipeline(
+        &mut self,
+        field: &str,
+        raw: &Spanned<Vec<Spanned<String>>>,
+    ) -> Option<Vec<StageName>> {
         if raw.value.is_empty() {
             self.error(
                 format!("`{field}` is empty"),
@@ -233,7 +336,11 @@ impl Checker<'_> {
         for item in &raw.value {
             match StageName::parse(&item.value) {
                 Some(stage) if stages.contains(&stage) => {
-                    self.error(format!("stage `{stage}` appears twice in `{field}`"), &item.referenced, None);
+                    self.error(
+                        format!("stage `{stage}` appears twice in `{field}`"),
+                        &item.referenced,
+                        None,
+                    );
                     ok = false;
                 }
                 Some(stage) => stages.push(stage),
@@ -279,12 +386,18 @@ impl Checker<'_> {
         let mut first_seen: BTreeMap<TaskId, Span> = BTreeMap::new();
         let mut kept: Vec<(TaskId, RawTask)> = Vec::new();
         for raw in raw_tasks {
-            let Some(id) = self.task_id(&raw.id) else { continue };
+            let Some(id) = self.task_id(&raw.id) else {
+                continue;
+            };
             let span = self.span(&raw.id.referenced);
             if let Some(first) = first_seen.get(&id) {
                 self.problems.push(
-                    Diagnostic::error(format!("duplicate task id `{id}`"), Some(span))
-                        .with_hint(format!("the first task with this id is on line {}; give each task its own id", first.line)),
+                    Diagnostic::error(format!("duplicate task id `{id}`"), Some(span)).with_hint(
+                        format!(
+                            "the first task with this id is on line {}; give each task its own id",
+                            first.line
+                        ),
+                    ),
                 );
                 continue;
             }
@@ -299,7 +412,9 @@ impl Checker<'_> {
             let mut dependencies = Vec::new();
             let mut seen = BTreeSet::new();
             for dep in &raw.dependencies {
-                let Some(dep_id) = self.task_id(dep) else { continue };
+                let Some(dep_id) = self.task_id(dep) else {
+                    continue;
+                };
                 if dep_id == id {
                     self.error(
                         format!("task `{id}` depends on itself"),
@@ -311,7 +426,11 @@ impl Checker<'_> {
                         Some(close) => format!("did you mean `{close}`?"),
                         None => "add a task with this id, or remove the dependency".to_owned(),
                     };
-                    self.error(format!("task `{id}` depends on unknown task `{dep_id}`"), &dep.referenced, Some(hint));
+                    self.error(
+                        format!("task `{id}` depends on unknown task `{dep_id}`"),
+                        &dep.referenced,
+                        Some(hint),
+                    );
                 } else if seen.insert(dep_id.clone()) {
                     dependencies.push(dep_id);
                 }
@@ -322,7 +441,11 @@ impl Checker<'_> {
             };
             let title = raw.title.value.clone();
             if title.trim().is_empty() {
-                self.error(format!("task `{id}` has an empty title"), &raw.title.referenced, Some("say in one line what the task does".into()));
+                self.error(
+                    format!("task `{id}` has an empty title"),
+                    &raw.title.referenced,
+                    Some("say in one line what the task does".into()),
+                );
             }
             tasks.push(Task {
                 span: self.span(&raw.id.referenced),
@@ -345,12 +468,17 @@ impl Checker<'_> {
 /// and an `owner/name` slug.
 pub fn parse_repository(text: &str) -> Option<(String, String)> {
     let is_part = |s: &str| {
-        !s.is_empty() && !s.starts_with('.') && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        !s.is_empty()
+            && !s.starts_with('.')
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
     };
     if let Some(rest) = text.strip_prefix("https://") {
         let (host, path) = rest.split_once('/')?;
         let host_ok = !host.is_empty()
-            && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'));
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'));
         let path = path.trim_end_matches('/');
         let parts: Vec<&str> = path.split('/').collect();
         if !host_ok || parts.len() < 2 || !parts.iter().all(|p| is_part(p)) {
@@ -365,7 +493,10 @@ pub fn parse_repository(text: &str) -> Option<(String, String)> {
         return None;
     }
     let repo = repo.trim_end_matches(".git");
-    Some((format!("https://github.com/{owner}/{repo}"), format!("{owner}/{repo}")))
+    Some((
+        format!("https://github.com/{owner}/{repo}"),
+        format!("{owner}/{repo}"),
+    ))
 }
 
 /// Parses `90m`, `3h`, `1h30m`, `45s`, `2d` into seconds.
@@ -416,9 +547,19 @@ mod tests {
         );
         assert_eq!(
             parse_repository("https://git.example.com/team/acme/api.git"),
-            Some(("https://git.example.com/team/acme/api.git".into(), "acme/api".into()))
+            Some((
+                "https://git.example.com/team/acme/api.git".into(),
+                "acme/api".into()
+            ))
         );
-        for bad in ["acme", "acme/", "http://github.com/a/b", "a/b c", "a/{{x}}", "https://h/a"] {
+        for bad in [
+            "acme",
+            "acme/",
+            "http://github.com/a/b",
+            "a/b c",
+            "a/{{x}}",
+            "https://h/a",
+        ] {
             assert_eq!(parse_repository(bad), None, "{bad}");
         }
     }
