@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use clap::{CommandFactory as _, Parser, Subcommand, ValueEnum};
 
 use crate::plan::{NodeTarget, Plan};
+use crate::spec::{Format, LoadOptions};
 use crate::{Error, Options, Planned, generate, load_and_plan, output};
 
 /// Turn a task backlog into Argo Workflows manifests that carry every task through a chain of
@@ -20,13 +21,47 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// How to read the backlog; shared by every command that reads one.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Input {
+    /// The backlog: requirements.yaml, or a Task Master tasks.json.
+    pub file: PathBuf,
+    /// Task Master tag to read.
+    #[arg(long, default_value = "master")]
+    pub tag: String,
+    /// Drop dependencies on tasks that do not exist, with a warning, instead of failing.
+    #[arg(long)]
+    pub lenient: bool,
+    /// Make every subtask a task of its own (a DAG node) instead of input for its task's author.
+    #[arg(long)]
+    pub subtasks_as_tasks: bool,
+    /// Project-level requirements (secrets and environment) for every task's agents.
+    #[arg(long, value_name = "FILE")]
+    pub requirements: Option<PathBuf>,
+}
+
+impl Input {
+    fn options(&self, format: Format) -> LoadOptions {
+        LoadOptions {
+            format,
+            tag: Some(self.tag.clone()),
+            lenient: self.lenient,
+            subtasks_as_tasks: self.subtasks_as_tasks,
+            requirements: self.requirements.clone(),
+        }
+    }
+}
+
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Render a backlog into a GitOps tree (or check one, or print it).
     Render {
-        /// The backlog (requirements.yaml).
-        file: PathBuf,
+        #[command(flatten)]
+        input: Input,
+        /// The backlog's format; `auto` reads JSON as Task Master and anything else as native.
+        #[arg(long, value_enum, default_value_t = Format::Auto)]
+        format: Format,
         /// Directory to write the tree into.
         #[arg(short, long, value_name = "DIR", required_unless_present = "stdout")]
         output: Option<PathBuf>,
@@ -42,23 +77,32 @@ pub enum Command {
     },
     /// Check a backlog and report every problem at once.
     Validate {
-        /// The backlog.
-        file: PathBuf,
+        #[command(flatten)]
+        input: Input,
+        /// The backlog's format; `auto` reads JSON as Task Master and anything else as native.
+        #[arg(long, value_enum, default_value_t = Format::Auto)]
+        format: Format,
     },
     /// Print the JSON Schema of the backlog format.
     Schema,
     /// Print the task graph.
     Graph {
-        /// The backlog.
-        file: PathBuf,
+        #[command(flatten)]
+        input: Input,
+        /// The backlog's format; `auto` reads JSON as Task Master and anything else as native.
+        #[arg(long, value_enum, default_value_t = Format::Auto)]
+        input_format: Format,
         /// Output format.
         #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
         format: GraphFormat,
     },
     /// Print levels, critical path, chunking and parallelism.
     Plan {
-        /// The backlog.
-        file: PathBuf,
+        #[command(flatten)]
+        input: Input,
+        /// The backlog's format; `auto` reads JSON as Task Master and anything else as native.
+        #[arg(long, value_enum, default_value_t = Format::Auto)]
+        format: Format,
     },
     /// Print a shell completion script.
     Completions {
@@ -91,44 +135,29 @@ pub fn main() -> u8 {
 /// Runs a parsed command line and returns the exit code.
 pub fn run(cli: Cli) -> u8 {
     match cli.command {
-        Command::Render {
-            file,
-            output,
-            check,
-            stdout,
-            templates,
-        } => render(
-            &file,
-            output.as_deref(),
-            check,
-            stdout,
-            Options { templates },
-        ),
-        Command::Validate { file } => match load_and_plan(&file, &display(&file)) {
-            Ok(planned) => {
-                report_warnings(&planned);
-                let n = planned.plan.tasks.len();
-                eprintln!(
-                    "{}: {n} task{} ok",
-                    display(&file),
-                    if n == 1 { "" } else { "s" }
-                );
-                0
+        Command::Render { input, format, output, check, stdout, templates } => {
+            render(&input.file, output.as_deref(), check, stdout, Options { load: input.options(format), templates })
+        }
+        Command::Validate { input, format } => {
+            match load_and_plan(&input.file, &display(&input.file), &input.options(format)) {
+                Ok(planned) => {
+                    report_warnings(&planned);
+                    let n = planned.plan.tasks.len();
+                    eprintln!("{}: {n} task{} to run, ok", display(&input.file), if n == 1 { "" } else { "s" });
+                    0
+                }
+                Err(err) => report(&err),
             }
-            Err(err) => report(&err),
-        },
+        }
         Command::Schema => {
             let schema = schemars::schema_for!(crate::spec::raw::RawBacklog);
-            emit(&format!(
-                "{}\n",
-                serde_json::to_string_pretty(&schema).expect("schemas serialise")
-            ))
+            emit(&format!("{}\n", serde_json::to_string_pretty(&schema).expect("schemas serialise")))
         }
-        Command::Graph { file, format } => with_plan(&file, |plan| match format {
+        Command::Graph { input, input_format, format } => with_plan(&input, input_format, |plan| match format {
             GraphFormat::Dot => dot(plan),
             GraphFormat::Mermaid => mermaid(plan),
         }),
-        Command::Plan { file } => with_plan(&file, summary),
+        Command::Plan { input, format } => with_plan(&input, format, summary),
         Command::Completions { shell } => {
             let mut buffer = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "pressplay", &mut buffer);
@@ -153,20 +182,12 @@ fn render(file: &Path, out: Option<&Path>, check: bool, stdout: bool, options: O
             Ok(existing) => existing,
             Err(err) => return fail(&err.to_string()),
         };
-        if let Some(clash) = existing
-            .foreign
-            .iter()
-            .find(|f| generated.files.contains_key(*f))
-        {
+        if let Some(clash) = existing.foreign.iter().find(|f| generated.files.contains_key(*f)) {
             return fail(&output::WriteError::Foreign(clash.clone()).to_string());
         }
         let drift = output::check(&existing, &generated.files);
         if drift.is_empty() {
-            eprintln!(
-                "{} is up to date ({} files)",
-                dir.display(),
-                generated.files.len()
-            );
+            eprintln!("{} is up to date ({} files)", dir.display(), generated.files.len());
             return 0;
         }
         let _ = emit(&drift.diff);
@@ -197,8 +218,8 @@ fn render(file: &Path, out: Option<&Path>, check: bool, stdout: bool, options: O
     }
 }
 
-fn with_plan(file: &Path, print: impl Fn(&Plan) -> String) -> u8 {
-    match load_and_plan(file, &display(file)) {
+fn with_plan(input: &Input, format: Format, print: impl Fn(&Plan) -> String) -> u8 {
+    match load_and_plan(&input.file, &display(&input.file), &input.options(format)) {
         Ok(planned) => {
             report_warnings(&planned);
             emit(&print(&planned.plan))
@@ -220,15 +241,10 @@ fn report_warnings(planned: &Planned) {
 
 fn report(err: &Error) -> u8 {
     match err {
-        Error::Invalid { file, diagnostics }
-        | Error::Load(crate::spec::LoadError::Invalid { file, diagnostics }) => {
+        Error::Invalid { file, diagnostics } | Error::Load(crate::spec::LoadError::Invalid { file, diagnostics }) => {
             eprint!("{}", file.render(diagnostics));
             let errors = diagnostics.iter().filter(|d| d.is_error()).count();
-            eprintln!(
-                "\nerror: `{}` has {errors} problem{}",
-                file.name,
-                if errors == 1 { "" } else { "s" }
-            );
+            eprintln!("\nerror: `{}` has {errors} problem{}", file.name, if errors == 1 { "" } else { "s" });
             2
         }
         other => fail(&other.to_string()),
@@ -243,10 +259,7 @@ fn fail(message: &str) -> u8 {
 /// Writes to stdout; a closed pipe (`pressplay graph | head`) is not an error.
 fn emit(text: &str) -> u8 {
     let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
         Ok(()) => 0,
         Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => 0,
         Err(err) => fail(&format!("cannot write to stdout: {err}")),
@@ -275,10 +288,7 @@ fn dot(plan: &Plan) -> String {
     }
     for task in &plan.tasks {
         for &dep in &task.dependencies {
-            out.push_str(&format!(
-                "  \"{}\" -> \"{}\";\n",
-                plan.tasks[dep].node, task.node
-            ));
+            out.push_str(&format!("  \"{}\" -> \"{}\";\n", plan.tasks[dep].node, task.node));
         }
     }
     out.push_str("}\n");
@@ -297,11 +307,7 @@ fn mermaid(plan: &Plan) -> String {
     }
     for task in &plan.tasks {
         for &dep in &task.dependencies {
-            out.push_str(&format!(
-                "  {} --> {}\n",
-                id(plan.tasks[dep].node.as_str()),
-                id(task.node.as_str())
-            ));
+            out.push_str(&format!("  {} --> {}\n", id(plan.tasks[dep].node.as_str()), id(task.node.as_str())));
         }
     }
     out
@@ -310,19 +316,14 @@ fn mermaid(plan: &Plan) -> String {
 fn summary(plan: &Plan) -> String {
     let stats = &plan.stats;
     let n = plan.tasks.len();
-    let mut out = format!(
-        "project `{}`: {n} tasks in {} levels\n",
-        plan.project.name, stats.levels
-    );
-    let path: Vec<String> = stats
-        .critical_path
-        .iter()
-        .map(|&t| plan.tasks[t].id.to_string())
-        .collect();
+    let plural = |count: usize, word: &str| format!("{count} {word}{}", if count == 1 { "" } else { "s" });
+    let mut out =
+        format!("project `{}`: {} to run in {}\n", plan.project.name, plural(n, "task"), plural(stats.levels, "level"));
+    let path: Vec<String> = stats.critical_path.iter().map(|&t| plan.tasks[t].id.to_string()).collect();
     out.push_str(&format!(
-        "critical path: {} tasks, {} agent stages ({})\n",
-        stats.critical_path.len(),
-        stats.critical_path_stages,
+        "critical path: {}, {} ({})\n",
+        plural(stats.critical_path.len(), "task"),
+        plural(stats.critical_path_stages, "agent stage"),
         abbreviate(&path, " → ", 12)
     ));
     let widest = stats.level_sizes.iter().copied().max().unwrap_or(0);
@@ -333,15 +334,8 @@ fn summary(plan: &Plan) -> String {
     if stats.parts == 0 {
         out.push_str(&format!("chunking: none, one DAG of {n} tasks\n"));
     } else {
-        let leaf_parts = plan
-            .dags
-            .iter()
-            .filter(|d| {
-                d.nodes
-                    .iter()
-                    .any(|x| matches!(x.target, NodeTarget::Task(_)))
-            })
-            .count();
+        let leaf_parts =
+            plan.dags.iter().filter(|d| d.nodes.iter().any(|x| matches!(x.target, NodeTarget::Task(_)))).count();
         let cost = stats.chunked_critical_path_stages - stats.critical_path_stages;
         out.push_str(&format!(
             "chunking: {leaf_parts} part DAGs of at most 200 tasks ({} DAG templates in all); parts wait for whole parts, \
@@ -351,6 +345,24 @@ fn summary(plan: &Plan) -> String {
             stats.chunked_critical_path_stages,
             if cost == 0 { "no parallelism lost".to_owned() } else { format!("+{cost}, {:.1}%", 100.0 * cost as f64 / stats.critical_path_stages.max(1) as f64) }
         ));
+    }
+    if !stats.not_scheduled.is_empty() {
+        let mut by_reason: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
+        for skipped in &stats.not_scheduled {
+            let reason = match &skipped.reason {
+                crate::plan::Reason::Status(status) => format!("{status}"),
+                crate::plan::Reason::HeldBackBy(id) => format!("held back by `{id}`"),
+            };
+            by_reason.entry(reason).or_default().push(skipped.id.to_string());
+        }
+        out.push_str(&format!("not scheduled: {} tasks\n", stats.not_scheduled.len()));
+        for (reason, ids) in by_reason {
+            out.push_str(&format!("  {reason}: {}\n", abbreviate(&ids, ", ", 16)));
+        }
+    }
+    if n == 0 {
+        out.push_str("nothing to run: the orchestrator has a single `nothing-to-run` step\n");
+        return out;
     }
     out.push_str("levels:\n");
     let mut by_level: Vec<Vec<String>> = vec![Vec::new(); stats.levels];
@@ -372,9 +384,14 @@ fn abbreviate(items: &[String], separator: &str, keep: usize) -> String {
     if items.len() <= keep {
         return items.join(separator);
     }
-    format!(
-        "{}{separator}… and {} more",
-        items[..keep].join(separator),
-        items.len() - keep
-    )
+    format!("{}{separator}… and {} more", items[..keep].join(separator), items.len() - keep)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory as _;
+        super::Cli::command().debug_assert();
+    }
 }

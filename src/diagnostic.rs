@@ -42,22 +42,12 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// An error at `span`.
     pub fn error(message: impl Into<String>, span: Option<Span>) -> Self {
-        Self {
-            severity: Severity::Error,
-            message: message.into(),
-            span,
-            hint: None,
-        }
+        Self { severity: Severity::Error, message: message.into(), span, hint: None }
     }
 
     /// A warning at `span`.
     pub fn warning(message: impl Into<String>, span: Option<Span>) -> Self {
-        Self {
-            severity: Severity::Warning,
-            message: message.into(),
-            span,
-            hint: None,
-        }
+        Self { severity: Severity::Warning, message: message.into(), span, hint: None }
     }
 
     /// Adds a hint line.
@@ -87,29 +77,18 @@ pub struct SourceFile {
 impl SourceFile {
     /// A file with its name as the user gave it.
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
-        Self {
-            name: name.into(),
-            text: text.into(),
-            line_starts: std::sync::OnceLock::new(),
-        }
+        Self { name: name.into(), text: text.into(), line_starts: std::sync::OnceLock::new() }
     }
 
     /// Finds the 1-based line and column of a byte offset.
     pub fn span_at(&self, offset: usize, len: usize) -> Span {
         let offset = floor_char_boundary(&self.text, offset.min(self.text.len()));
-        let starts = self.line_starts.get_or_init(|| {
-            std::iter::once(0)
-                .chain(self.text.match_indices('\n').map(|(i, _)| i + 1))
-                .collect()
-        });
+        let starts = self
+            .line_starts
+            .get_or_init(|| std::iter::once(0).chain(self.text.match_indices('\n').map(|(i, _)| i + 1)).collect());
         let line_index = starts.partition_point(|&start| start <= offset) - 1;
         let column = self.text[starts[line_index]..offset].chars().count() + 1;
-        Span {
-            offset,
-            len,
-            line: line_index + 1,
-            column,
-        }
+        Span { offset, len, line: line_index + 1, column }
     }
 
     /// Renders diagnostics in the order given, one block each, separated by blank lines.
@@ -141,17 +120,9 @@ impl SourceFile {
                     let _ = writeln!(out, "{number} | {}", printable(line_text));
                     let start = span.column.saturating_sub(1);
                     let rest: String = line_text.chars().skip(start).collect();
-                    let width = self
-                        .text
-                        .get(span.offset..span.offset + span.len)
-                        .map_or(1, |s| {
-                            s.lines()
-                                .next()
-                                .unwrap_or("")
-                                .chars()
-                                .count()
-                                .clamp(1, rest.chars().count().max(1))
-                        });
+                    let width = self.text.get(span.offset..span.offset + span.len).map_or(1, |s| {
+                        s.lines().next().unwrap_or("").chars().count().clamp(1, rest.chars().count().max(1))
+                    });
                     let _ = writeln!(out, "{pad} | {}{}", " ".repeat(start), "^".repeat(width));
                 }
             }
@@ -167,15 +138,7 @@ impl SourceFile {
 
 /// Replaces control characters so that a diagnostic never moves the terminal's cursor.
 fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_control() && c != '\t' {
-                '\u{fffd}'
-            } else {
-                c
-            }
-        })
-        .collect()
+    text.chars().map(|c| if c.is_control() && c != '\t' { '\u{fffd}' } else { c }).collect()
 }
 
 fn floor_char_boundary(text: &str, mut index: usize) -> usize {

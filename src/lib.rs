@@ -23,6 +23,8 @@ use spec::{LoadError, Loaded};
 /// Options that change what is generated.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
+    /// How the backlog is read.
+    pub load: spec::LoadOptions,
     /// A directory whose templates replace the built-in ones.
     pub templates: Option<PathBuf>,
 }
@@ -72,12 +74,8 @@ pub struct Generated {
 }
 
 /// Reads, checks and plans a backlog. Every problem in the file is reported together.
-pub fn load_and_plan(input: &Path, display_name: &str) -> Result<Planned, Error> {
-    let Loaded {
-        backlog,
-        source,
-        mut problems,
-    } = spec::load(input, display_name)?;
+pub fn load_and_plan(input: &Path, display_name: &str, options: &spec::LoadOptions) -> Result<Planned, Error> {
+    let Loaded { backlog, source, mut problems } = spec::load(input, display_name, options)?;
     let plan = plan::build(&backlog);
     if let Err(errors) = &plan {
         for error in errors {
@@ -86,43 +84,30 @@ pub fn load_and_plan(input: &Path, display_name: &str) -> Result<Planned, Error>
     }
     if problems.iter().any(Diagnostic::is_error) {
         problems.sort_by_key(|d| d.span.map_or((usize::MAX, 0), |s| (s.line, s.column)));
-        return Err(Error::Invalid {
-            file: source,
-            diagnostics: problems,
-        });
+        return Err(Error::Invalid { file: source, diagnostics: problems });
     }
     let plan = plan.expect("no errors means a plan");
-    Ok(Planned {
-        plan,
-        source,
-        warnings: problems,
-    })
+    Ok(Planned { plan, source, warnings: problems })
 }
 
 fn plan_diagnostic(error: &PlanError, backlog: &spec::Backlog) -> Diagnostic {
     let span_of = |id: &spec::TaskId| backlog.tasks.iter().find(|t| &t.id == id).map(|t| t.span);
     match error {
         PlanError::Cycle(path) => Diagnostic::error(error.to_string(), span_of(&path[0]))
-            .with_hint("a task cannot wait for itself; remove one of these dependencies"),
-        PlanError::NumberCollision(a, _) => Diagnostic::error(error.to_string(), span_of(a))
-            .with_hint("rename one of the two tasks"),
-        PlanError::ProjectName(_) | PlanError::TooManyTasks(_) => {
-            Diagnostic::error(error.to_string(), None)
+            .with_hint("these tasks wait for each other, so none can start; remove one of these dependencies"),
+        PlanError::NumberCollision(a, _) => {
+            Diagnostic::error(error.to_string(), span_of(a)).with_hint("rename one of the two tasks")
         }
+        PlanError::ProjectName(_) | PlanError::TooManyTasks(_) => Diagnostic::error(error.to_string(), None),
     }
 }
 
 /// Reads, checks, plans and renders a backlog: the one function `render`, `--check` and
 /// `--stdout` share.
 pub fn generate(input: &Path, display_name: &str, options: &Options) -> Result<Generated, Error> {
-    let (env, origin) =
-        render::env::environment(options.templates.as_deref()).map_err(Error::Templates)?;
-    let planned = load_and_plan(input, display_name)?;
+    let (env, origin) = render::env::environment(options.templates.as_deref()).map_err(Error::Templates)?;
+    let planned = load_and_plan(input, display_name, &options.load)?;
     let documents = render::render(&planned.plan, &env, origin, display_name)?;
     let files = output::tree(&documents, display_name);
-    Ok(Generated {
-        planned,
-        documents,
-        files,
-    })
+    Ok(Generated { planned, documents, files })
 }

@@ -31,9 +31,7 @@ pub fn render_text(text: &str) -> Result<pressplay::Generated, pressplay::Error>
 pub fn diagnostics(err: &pressplay::Error) -> String {
     match err {
         pressplay::Error::Invalid { file, diagnostics }
-        | pressplay::Error::Load(pressplay::spec::LoadError::Invalid { file, diagnostics }) => {
-            file.render(diagnostics)
-        }
+        | pressplay::Error::Load(pressplay::spec::LoadError::Invalid { file, diagnostics }) => file.render(diagnostics),
         other => other.to_string(),
     }
 }
@@ -64,29 +62,18 @@ pub fn documents(files: &BTreeMap<String, String>) -> Vec<(String, serde_json::V
 pub fn synthetic_backlog(n: usize, fan: usize, seed: u64) -> String {
     let mut state = seed;
     let mut next = move || {
-        state = state
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
+        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
         (state >> 33) as usize
     };
     let mut out = String::from("tasks:\n");
     for i in 0..n {
-        out.push_str(&format!(
-            "  - id: {}\n    title: \"Task {i}\"\n    dependencies: [",
-            i + 1
-        ));
+        out.push_str(&format!("  - id: {}\n    title: \"Task {i}\"\n    dependencies: [", i + 1));
         if i > 0 {
             let k = next() % (fan + 1);
             let mut deps: Vec<usize> = (0..k).map(|_| next() % i + 1).collect();
             deps.sort_unstable();
             deps.dedup();
-            out.push_str(
-                &deps
-                    .iter()
-                    .map(usize::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            );
+            out.push_str(&deps.iter().map(usize::to_string).collect::<Vec<_>>().join(", "));
         }
         out.push_str("]\n");
     }

@@ -7,8 +7,7 @@ use serde_json::Value;
 
 use crate::common::{render_text, shared};
 
-const BACKLOG: &str =
-    "tasks:\n  - id: 1\n    title: Code\n  - id: docs-1\n    title: Docs\n    kind: docs\n";
+const BACKLOG: &str = "tasks:\n  - id: 1\n    title: Code\n  - id: docs-1\n    title: Docs\n    kind: docs\n";
 
 /// Sample values for every placeholder the agent templates use.
 const SAMPLES: [(&str, &str); 8] = [
@@ -40,10 +39,7 @@ fn filled_manifests() -> Vec<(String, Value)> {
         let object: Value = serde_saphyr::from_str(&text).unwrap();
         out.push((object["kind"].as_str().unwrap().to_owned(), object));
     }
-    assert_eq!(
-        out.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
-        ["CodeRun", "DocsRun"]
-    );
+    assert_eq!(out.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), ["CodeRun", "DocsRun"]);
     out
 }
 
@@ -58,47 +54,22 @@ fn typed_values_keep_their_types() {
                 assert_eq!(spec["contextVersion"], Value::from(1));
                 assert_eq!(spec["continueSession"], Value::Bool(false));
                 assert_eq!(spec["overwriteMemory"], Value::Bool(false));
-                for field in [
-                    "service",
-                    "repositoryUrl",
-                    "docsRepositoryUrl",
-                    "workingDirectory",
-                    "model",
-                    "githubApp",
-                ] {
+                for field in ["service", "repositoryUrl", "docsRepositoryUrl", "workingDirectory", "model", "githubApp"]
+                {
                     assert!(spec[field].is_string(), "{field} must be a string");
                 }
-                assert!(
-                    spec["env"]
-                        .as_object()
-                        .unwrap()
-                        .values()
-                        .all(Value::is_string)
-                );
+                assert!(spec["env"].as_object().unwrap().values().all(Value::is_string));
             }
             _ => {
                 assert_eq!(spec["includeCodebase"], Value::Bool(false));
-                for field in [
-                    "repositoryUrl",
-                    "workingDirectory",
-                    "sourceBranch",
-                    "githubApp",
-                    "model",
-                ] {
+                for field in ["repositoryUrl", "workingDirectory", "sourceBranch", "githubApp", "model"] {
                     assert!(spec[field].is_string(), "{field} must be a string");
                 }
             }
         }
         let labels = object["metadata"]["labels"].as_object().unwrap();
-        assert!(
-            labels
-                .values()
-                .all(|v| v.as_str().is_some_and(|s| s.len() <= 63))
-        );
-        assert_eq!(
-            object["metadata"]["annotations"]["pressplay.dev/task-id"],
-            "docs-1"
-        );
+        assert!(labels.values().all(|v| v.as_str().is_some_and(|s| s.len() <= 63)));
+        assert_eq!(object["metadata"]["annotations"]["pressplay.dev/task-id"], "docs-1");
     }
 }
 
@@ -124,9 +95,7 @@ fn manifests_pass_the_crd_schemas() {
         return;
     };
     for (kind, object) in filled_manifests() {
-        let file = shared
-            .join("crds")
-            .join(format!("{}-crd.yaml", kind.to_lowercase()));
+        let file = shared.join("crds").join(format!("{}-crd.yaml", kind.to_lowercase()));
         let crd: Value = serde_saphyr::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
         let mut schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"].clone();
         strict(&mut schema);
@@ -135,30 +104,17 @@ fn manifests_pass_the_crd_schemas() {
         schema["properties"]["kind"] = serde_json::json!({"type": "string"});
         schema["properties"]["metadata"] = serde_json::json!({"type": "object"});
         let validator = jsonschema::validator_for(&schema).unwrap();
-        let errors: Vec<String> = validator
-            .iter_errors(&object)
-            .map(|e| format!("{}: {e}", e.instance_path()))
-            .collect();
-        assert!(
-            errors.is_empty(),
-            "{kind} does not match {}:\n{}",
-            file.display(),
-            errors.join("\n")
-        );
+        let errors: Vec<String> =
+            validator.iter_errors(&object).map(|e| format!("{}: {e}", e.instance_path())).collect();
+        assert!(errors.is_empty(), "{kind} does not match {}:\n{}", file.display(), errors.join("\n"));
 
         // And the schema can fail: a string taskId or a missing required field is rejected.
         let mut broken = object.clone();
         if kind == "CodeRun" {
             broken["spec"]["taskId"] = Value::from("42");
         } else {
-            broken["spec"]
-                .as_object_mut()
-                .unwrap()
-                .remove("sourceBranch");
+            broken["spec"].as_object_mut().unwrap().remove("sourceBranch");
         }
-        assert!(
-            !validator.is_valid(&broken),
-            "the {kind} schema check cannot fail"
-        );
+        assert!(!validator.is_valid(&broken), "the {kind} schema check cannot fail");
     }
 }

@@ -9,4 +9,5 @@ mod fixtures;
 mod limits;
 mod props;
 mod shared;
+mod taskmaster;
 mod write;

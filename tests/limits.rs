@@ -17,27 +17,14 @@ fn check_limits(backlog: &str) -> pressplay::Generated {
         assert!(bytes < MAX_OBJECT_BYTES, "{path} is {bytes} bytes of JSON");
         if doc["kind"] == "WorkflowTemplate" {
             let name = doc["metadata"]["name"].as_str().unwrap();
-            assert!(
-                name.len() <= 63 && pressplay::plan::names::is_valid_name(name),
-                "{name}"
-            );
+            assert!(name.len() <= 63 && pressplay::plan::names::is_valid_name(name), "{name}");
             let templates = doc["spec"]["templates"].as_array().unwrap();
-            assert!(
-                templates.len() <= 200,
-                "{path}: {} templates",
-                templates.len()
-            );
+            assert!(templates.len() <= 200, "{path}: {} templates", templates.len());
             for template in templates {
                 if let Some(tasks) = template["dag"]["tasks"].as_array() {
-                    assert!(
-                        !tasks.is_empty() && tasks.len() <= 200,
-                        "{path}: {} DAG tasks",
-                        tasks.len()
-                    );
+                    assert!(!tasks.is_empty() && tasks.len() <= 200, "{path}: {} DAG tasks", tasks.len());
                     for task in tasks {
-                        assert!(pressplay::plan::names::is_valid_name(
-                            task["name"].as_str().unwrap()
-                        ));
+                        assert!(pressplay::plan::names::is_valid_name(task["name"].as_str().unwrap()));
                     }
                 }
             }
@@ -62,6 +49,7 @@ fn check_edges_enforced(generated: &pressplay::Generated) {
                 pressplay::plan::NodeTarget::Dag(child) => {
                     parent.insert(child, (d, node.name.to_string()));
                 }
+                pressplay::plan::NodeTarget::Noop => {}
             }
         }
     }
@@ -70,11 +58,9 @@ fn check_edges_enforced(generated: &pressplay::Generated) {
         .iter()
         .enumerate()
         .flat_map(|(d, dag)| {
-            dag.nodes.iter().flat_map(move |n| {
-                n.depends
-                    .iter()
-                    .map(move |dep| (d, n.name.to_string(), dep.to_string()))
-            })
+            dag.nodes
+                .iter()
+                .flat_map(move |n| n.depends.iter().map(move |dep| (d, n.name.to_string(), dep.to_string())))
         })
         .collect();
     let chain = |start: (usize, String)| {
@@ -95,11 +81,7 @@ fn check_edges_enforced(generated: &pressplay::Generated) {
                     dag_a == dag_b && depends.contains(&(*dag_b, node_b.clone(), node_a.clone()))
                 })
             });
-            assert!(
-                enforced,
-                "edge {} -> {} is not enforced",
-                plan.tasks[a].id, task.id
-            );
+            assert!(enforced, "edge {} -> {} is not enforced", plan.tasks[a].id, task.id);
         }
     }
 }
@@ -117,28 +99,15 @@ fn dense_dependencies_and_long_text_split_by_size_not_just_count() {
     let mut backlog = String::from("tasks:\n");
     let text = "x".repeat(1000);
     for i in 1..=600usize {
-        let deps: Vec<String> = (i.saturating_sub(60).max(1)..i)
-            .map(|d| d.to_string())
-            .collect();
+        let deps: Vec<String> = (i.saturating_sub(60).max(1)..i).map(|d| d.to_string()).collect();
         backlog.push_str(&format!(
             "  - id: {i}\n    title: T\n    description: {text}\n    dependencies: [{}]\n",
             deps.join(", ")
         ));
     }
     let generated = check_limits(&backlog);
-    let largest = generated
-        .planned
-        .plan
-        .dags
-        .iter()
-        .skip(1)
-        .map(|d| d.nodes.len())
-        .max()
-        .unwrap();
-    assert!(
-        largest < 200,
-        "parts were split by size, not only by count ({largest} tasks)"
-    );
+    let largest = generated.planned.plan.dags.iter().skip(1).map(|d| d.nodes.len()).max().unwrap();
+    assert!(largest < 200, "parts were split by size, not only by count ({largest} tasks)");
     check_edges_enforced(&generated);
 }
 
@@ -149,10 +118,7 @@ fn two_hundred_tasks_stay_in_one_dag_and_two_hundred_one_do_not() {
     let over = render_text(&synthetic_backlog(201, 2, 1)).unwrap();
     assert_eq!(over.planned.plan.dags.len(), 3, "orchestrator + two parts");
     check_edges_enforced(&over);
-    let root: Value =
-        serde_saphyr::from_str(&over.files["workflowtemplates/pressplay.yaml"]).unwrap();
-    let nodes = root["spec"]["templates"][0]["dag"]["tasks"]
-        .as_array()
-        .unwrap();
+    let root: Value = serde_saphyr::from_str(&over.files["workflowtemplates/pressplay.yaml"]).unwrap();
+    let nodes = root["spec"]["templates"][0]["dag"]["tasks"].as_array().unwrap();
     assert_eq!(nodes[0]["templateRef"]["name"], "pressplay-part-001");
 }

@@ -11,14 +11,8 @@ use pressplay::spec;
 /// A random DAG: `n` tasks, edges only from a lower index to a higher one.
 fn dag() -> impl Strategy<Value = (usize, Vec<(usize, usize)>)> {
     (2usize..40).prop_flat_map(|n| {
-        let edges = proptest::collection::vec((0..n, 0..n), 0..(n * 2)).prop_map(|pairs| {
-            pairs
-                .into_iter()
-                .filter(|(a, b)| a < b)
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect()
-        });
+        let edges = proptest::collection::vec((0..n, 0..n), 0..(n * 2))
+            .prop_map(|pairs| pairs.into_iter().filter(|(a, b)| a < b).collect::<BTreeSet<_>>().into_iter().collect());
         (Just(n), edges)
     })
 }
@@ -27,11 +21,8 @@ fn dag() -> impl Strategy<Value = (usize, Vec<(usize, usize)>)> {
 fn backlog(ids: &[String], edges: &[(usize, usize)], order: &[usize]) -> String {
     let mut out = String::from("tasks:\n");
     for &i in order {
-        let deps: Vec<String> = edges
-            .iter()
-            .filter(|(_, b)| *b == i)
-            .map(|(a, _)| format!("\"{}\"", ids[*a]))
-            .collect();
+        let deps: Vec<String> =
+            edges.iter().filter(|(_, b)| *b == i).map(|(a, _)| format!("\"{}\"", ids[*a])).collect();
         out.push_str(&format!(
             "  - id: \"{}\"\n    title: task {i}\n    dependencies: [{}]\n",
             ids[i],

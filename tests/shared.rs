@@ -40,20 +40,11 @@ fn rendered_fixtures_pass_the_argo_validator_and_kustomize() {
     assert!(status.success(), "validate.sh found problems (see above)");
     for entry in std::fs::read_dir(tmp.path()).unwrap() {
         let dir = entry.unwrap().path();
-        let out = Command::new(shared.join("tools/kubectl.sh"))
-            .arg("kustomize")
-            .arg(&dir)
-            .output()
-            .unwrap();
+        let out = Command::new(shared.join("tools/kubectl.sh")).arg("kustomize").arg(&dir).output().unwrap();
         if out.status.code() == Some(3) {
             eprintln!("skipped kustomize: kubectl could not be fetched");
             return;
         }
-        assert!(
-            out.status.success(),
-            "kustomize {}: {}",
-            dir.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "kustomize {}: {}", dir.display(), String::from_utf8_lossy(&out.stderr));
     }
 }

@@ -47,28 +47,11 @@ pub fn check(existing: &Existing, files: &BTreeMap<String, String>) -> Drift {
             _ => drift.changed.push(path.clone()),
         }
         let (old_name, new_name) = (
-            if old.is_some() {
-                format!("a/{path}")
-            } else {
-                "/dev/null".to_owned()
-            },
-            if new.is_some() {
-                format!("b/{path}")
-            } else {
-                "/dev/null".to_owned()
-            },
+            if old.is_some() { format!("a/{path}") } else { "/dev/null".to_owned() },
+            if new.is_some() { format!("b/{path}") } else { "/dev/null".to_owned() },
         );
-        let diff = TextDiff::from_lines(
-            old.unwrap_or(&empty).as_str(),
-            new.unwrap_or(&empty).as_str(),
-        );
-        let _ = write!(
-            drift.diff,
-            "{}",
-            diff.unified_diff()
-                .context_radius(3)
-                .header(&old_name, &new_name)
-        );
+        let diff = TextDiff::from_lines(old.unwrap_or(&empty).as_str(), new.unwrap_or(&empty).as_str());
+        let _ = write!(drift.diff, "{}", diff.unified_diff().context_radius(3).header(&old_name, &new_name));
     }
     drift
 }

@@ -34,10 +34,7 @@ pub const KUSTOMIZATION: &str = "kustomization.yaml";
 
 /// Sort key of a document: kind order, then name.
 pub fn order_key(doc: &Document) -> (usize, &str) {
-    let rank = KIND_ORDER
-        .iter()
-        .position(|k| *k == doc.kind)
-        .unwrap_or(KIND_ORDER.len());
+    let rank = KIND_ORDER.iter().position(|k| *k == doc.kind).unwrap_or(KIND_ORDER.len());
     (rank, doc.name.as_str())
 }
 
@@ -59,8 +56,7 @@ pub fn tree(docs: &[Document], source_name: &str) -> BTreeMap<String, String> {
     sorted.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
     let mut files = BTreeMap::new();
     let mut kustomization = header(source_name);
-    kustomization
-        .push_str("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n");
+    kustomization.push_str("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n");
     for doc in sorted {
         let path = path_of(doc);
         if doc.install {

@@ -28,6 +28,32 @@ pub struct Brief<'a> {
     pub test_strategy: Option<&'a str>,
     /// Ids of the tasks this one builds on.
     pub dependencies: Vec<&'a str>,
+    /// The task's steps, in an order that respects their dependencies.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub subtasks: Vec<SubtaskBrief<'a>>,
+}
+
+/// One step of a task, as the agent receives it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubtaskBrief<'a> {
+    /// Full id (`3.2`).
+    pub id: &'a str,
+    /// One line.
+    pub title: &'a str,
+    /// Present when the backlog has it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<&'a str>,
+    /// Present when the backlog has it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<&'a str>,
+    /// Present when the backlog has it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_strategy: Option<&'a str>,
+    /// As recorded (`pending`, `done`, ...).
+    pub status: &'a str,
+    /// Ids of the steps or tasks it waits for.
+    pub dependencies: Vec<&'a str>,
 }
 
 /// The brief of a task as standard base64 of compact JSON.
@@ -43,6 +69,19 @@ pub fn encode(task: &Task) -> String {
             deps.sort();
             deps.into_iter().map(|d| d.as_str()).collect()
         },
+        subtasks: task
+            .subtasks
+            .iter()
+            .map(|sub| SubtaskBrief {
+                id: sub.id.as_str(),
+                title: &sub.title,
+                description: sub.description.as_deref(),
+                details: sub.details.as_deref(),
+                test_strategy: sub.test_strategy.as_deref(),
+                status: sub.status.as_str(),
+                dependencies: sub.dependencies.iter().map(|d| d.as_str()).collect(),
+            })
+            .collect(),
     };
     let json = serde_json::to_vec(&brief).expect("a brief is plain strings");
     base64::engine::general_purpose::STANDARD.encode(json)

@@ -21,24 +21,14 @@ pub struct Chunk {
 /// Splits items `0..sizes.len()` (already in an order where every dependency comes first) into
 /// chunks of at most `max_items` items and `max_bytes` estimated bytes. `dependencies[i]` lists
 /// the items `i` depends on. An item larger than `max_bytes` gets a chunk of its own.
-pub fn split(
-    sizes: &[usize],
-    dependencies: &[Vec<usize>],
-    max_items: usize,
-    max_bytes: usize,
-) -> Vec<Chunk> {
+pub fn split(sizes: &[usize], dependencies: &[Vec<usize>], max_items: usize, max_bytes: usize) -> Vec<Chunk> {
     let mut chunk_of = vec![0usize; sizes.len()];
     let mut chunks: Vec<Chunk> = Vec::new();
     let mut bytes = 0usize;
     for (item, &size) in sizes.iter().enumerate() {
-        let full = chunks
-            .last()
-            .is_none_or(|c| c.items.len() >= max_items || bytes + size > max_bytes);
+        let full = chunks.last().is_none_or(|c| c.items.len() >= max_items || bytes + size > max_bytes);
         if full {
-            chunks.push(Chunk {
-                items: Vec::new(),
-                depends_on: Vec::new(),
-            });
+            chunks.push(Chunk { items: Vec::new(), depends_on: Vec::new() });
             bytes = 0;
         }
         bytes += size;
@@ -55,10 +45,7 @@ pub fn split(
             .collect();
         depends_on.sort_unstable();
         depends_on.dedup();
-        debug_assert!(
-            depends_on.iter().all(|&other| other < index),
-            "items must come in dependency order"
-        );
+        debug_assert!(depends_on.iter().all(|&other| other < index), "items must come in dependency order");
         chunk.depends_on = depends_on;
     }
     chunks
@@ -73,10 +60,7 @@ mod tests {
         // Items 0..5; 3 depends on 0, 4 depends on 3.
         let deps = vec![vec![], vec![], vec![], vec![0], vec![3]];
         let chunks = split(&[1, 1, 1, 1, 1], &deps, 2, 100);
-        assert_eq!(
-            chunks.iter().map(|c| c.items.clone()).collect::<Vec<_>>(),
-            vec![vec![0, 1], vec![2, 3], vec![4]]
-        );
+        assert_eq!(chunks.iter().map(|c| c.items.clone()).collect::<Vec<_>>(), vec![vec![0, 1], vec![2, 3], vec![4]]);
         assert_eq!(chunks[1].depends_on, vec![0]);
         assert_eq!(chunks[2].depends_on, vec![1]);
         let by_bytes = split(&[60, 60, 10], &deps[..3], 10, 100);

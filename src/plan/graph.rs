@@ -14,8 +14,7 @@ pub struct TaskGraph {
 impl TaskGraph {
     /// Builds the graph; `dependencies[t]` lists the tasks `t` depends on.
     pub fn new(dependencies: &[Vec<usize>]) -> Self {
-        let mut graph =
-            DiGraph::with_capacity(dependencies.len(), dependencies.iter().map(Vec::len).sum());
+        let mut graph = DiGraph::with_capacity(dependencies.len(), dependencies.iter().map(Vec::len).sum());
         for _ in dependencies {
             graph.add_node(());
         }
@@ -33,9 +32,7 @@ impl TaskGraph {
     pub fn cycles(&self) -> Vec<Vec<usize>> {
         let mut cycles: Vec<Vec<usize>> = tarjan_scc(&self.graph)
             .into_iter()
-            .filter(|component| {
-                component.len() > 1 || self.graph.contains_edge(component[0], component[0])
-            })
+            .filter(|component| component.len() > 1 || self.graph.contains_edge(component[0], component[0]))
             .map(|component| self.cycle_in(&component))
             .collect();
         cycles.sort();
@@ -52,11 +49,7 @@ impl TaskGraph {
         let mut parent: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
         let mut queue = std::collections::VecDeque::from([start]);
         while let Some(node) = queue.pop_front() {
-            let mut next: Vec<usize> = self
-                .graph
-                .neighbors(NodeIndex::new(node))
-                .map(|n| n.index())
-                .collect();
+            let mut next: Vec<usize> = self.graph.neighbors(NodeIndex::new(node)).map(|n| n.index()).collect();
             next.sort_unstable();
             for succ in next {
                 if succ == start {
@@ -82,16 +75,11 @@ impl TaskGraph {
     /// The level of every task in an acyclic graph: 0 for tasks without dependencies, else one
     /// more than the highest level among its dependencies (longest path from a root).
     pub fn levels(&self, dependencies: &[Vec<usize>]) -> Vec<usize> {
-        let order = petgraph::algo::toposort(&self.graph, None)
-            .expect("levels are only asked of acyclic graphs");
+        let order = petgraph::algo::toposort(&self.graph, None).expect("levels are only asked of acyclic graphs");
         let mut level = vec![0usize; dependencies.len()];
         for node in order {
             let task = node.index();
-            level[task] = dependencies[task]
-                .iter()
-                .map(|&d| level[d] + 1)
-                .max()
-                .unwrap_or(0);
+            level[task] = dependencies[task].iter().map(|&d| level[d] + 1).max().unwrap_or(0);
         }
         level
     }
@@ -105,10 +93,7 @@ mod tests {
     fn finds_each_cycle_whole() {
         // 0 -> 1 -> 2 -> 0 and 3 -> 3; 4 depends on 0 but is not in a cycle.
         let deps = vec![vec![2], vec![0], vec![1], vec![3], vec![0]];
-        assert_eq!(
-            TaskGraph::new(&deps).cycles(),
-            vec![vec![0, 1, 2, 0], vec![3, 3]]
-        );
+        assert_eq!(TaskGraph::new(&deps).cycles(), vec![vec![0, 1, 2, 0], vec![3, 3]]);
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub mod names;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::spec::{Backlog, Defaults, Kind, Priority, Project, StageName, TaskId};
+use crate::spec::{Backlog, Defaults, Kind, Priority, Project, Scheduling, StageName, Task, TaskId, TaskStatus};
 use graph::TaskGraph;
 pub use names::K8sName;
 
@@ -29,6 +29,8 @@ pub struct Plan {
     pub project: Project,
     /// Defaults (already validated).
     pub defaults: Defaults,
+    /// Project-level requirements, base64 (the default for tasks without their own).
+    pub requirements: Option<String>,
     /// Tasks in schedule order.
     pub tasks: Vec<PlannedTask>,
     /// One chain template per distinct (kind, pipeline), sorted by name.
@@ -62,6 +64,26 @@ pub struct PlannedTask {
     pub dependencies: Vec<usize>,
     /// The task's text for the agents, as standard base64 of a JSON object.
     pub brief: String,
+    /// The task's own requirements (base64 YAML), when it has them.
+    pub requirements: Option<String>,
+}
+
+/// A task that does not run in this render.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotScheduled {
+    /// The task.
+    pub id: TaskId,
+    /// Why.
+    pub reason: Reason,
+}
+
+/// Why a task does not run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// Its status is done, cancelled, deferred or blocked.
+    Status(TaskStatus),
+    /// It depends, directly or not, on this deferred or blocked task.
+    HeldBackBy(TaskId),
 }
 
 /// A stage chain: the steps one task runs, defined once and called by every task that uses it.
@@ -102,6 +124,8 @@ pub enum NodeTarget {
     Task(usize),
     /// Another DAG; index into `Plan::dags`.
     Dag(usize),
+    /// Nothing: the backlog has no task to run (all done, say).
+    Noop,
 }
 
 /// Figures about the schedule, for `pressplay plan`.
@@ -119,6 +143,8 @@ pub struct Stats {
     pub chunked_critical_path_stages: usize,
     /// Number of part DAGs (0 when everything fits in the orchestrator).
     pub parts: usize,
+    /// Tasks that do not run, by id.
+    pub not_scheduled: Vec<NotScheduled>,
 }
 
 /// A problem `plan` finds in a backlog that passed `spec`.
@@ -140,86 +166,61 @@ pub enum PlanError {
 
 /// Formats a cycle path with arrows and backticks, as diagnostics show it.
 pub fn format_cycle(path: &[TaskId]) -> String {
-    path.iter()
-        .map(|id| format!("`{id}`"))
-        .collect::<Vec<_>>()
-        .join(" → ")
+    path.iter().map(|id| format!("`{id}`")).collect::<Vec<_>>().join(" → ")
 }
 
 /// Plans a backlog. Returns every cycle at once when there are any.
 pub fn build(backlog: &Backlog) -> Result<Plan, Vec<PlanError>> {
     // 1. Order-independent indexing.
-    let mut sorted: Vec<&crate::spec::Task> = backlog.tasks.iter().collect();
-    sorted.sort_by(|a, b| a.id.cmp(&b.id));
-    let index_of: BTreeMap<&TaskId, usize> =
-        sorted.iter().enumerate().map(|(i, t)| (&t.id, i)).collect();
-    let dependencies: Vec<Vec<usize>> = sorted
-        .iter()
-        .map(|task| {
-            let mut deps: Vec<usize> = task
-                .dependencies
-                .iter()
-                .filter_map(|d| index_of.get(d).copied())
-                .collect();
-            deps.sort_unstable();
-            deps.dedup();
-            deps
-        })
-        .collect();
+    let mut all: Vec<&Task> = backlog.tasks.iter().collect();
+    all.sort_by(|a, b| a.id.cmp(&b.id));
+    let all_dependencies = index_dependencies(&all);
 
-    // 2. Cycles.
-    let graph = TaskGraph::new(&dependencies);
-    let cycles = graph.cycles();
+    // 2. Cycles, over every task (a cycle is wrong even among finished tasks).
+    let all_graph = TaskGraph::new(&all_dependencies);
+    let cycles = all_graph.cycles();
     if !cycles.is_empty() {
         return Err(cycles
             .into_iter()
-            .map(|path| PlanError::Cycle(path.into_iter().map(|i| sorted[i].id.clone()).collect()))
+            .map(|path| PlanError::Cycle(path.into_iter().map(|i| all[i].id.clone()).collect()))
             .collect());
     }
 
-    // 3. Levels and schedule order.
+    // 3. What runs: statuses, and tasks held back by a deferred or blocked dependency.
+    let not_scheduled = unscheduled(&all, &all_dependencies, &all_graph.levels(&all_dependencies));
+    let skipped: BTreeSet<&TaskId> = not_scheduled.iter().map(|n| &n.id).collect();
+    let node_names_all = names::node_names(&all.iter().map(|t| t.id.clone()).collect::<Vec<_>>());
+    let (sorted, node_names): (Vec<&Task>, Vec<K8sName>) =
+        all.iter().zip(node_names_all).filter(|(t, _)| !skipped.contains(&t.id)).map(|(t, n)| (*t, n)).unzip();
+    let dependencies = index_dependencies(&sorted);
+    let graph = TaskGraph::new(&dependencies);
+
+    // 4. Levels and schedule order.
     let levels = graph.levels(&dependencies);
     let mut order: Vec<usize> = (0..sorted.len()).collect();
-    order.sort_by(|&a, &b| {
-        (levels[a], sorted[a].priority)
-            .cmp(&(levels[b], sorted[b].priority))
-            .then(a.cmp(&b))
-    });
+    order.sort_by(|&a, &b| (levels[a], sorted[a].priority).cmp(&(levels[b], sorted[b].priority)).then(a.cmp(&b)));
     let mut position = vec![0usize; order.len()];
     for (pos, &i) in order.iter().enumerate() {
         position[i] = pos;
     }
 
-    // 4. Names, numbers, chains.
+    // 5. Names, numbers, chains.
     let project = K8sName::new(backlog.project.name.clone())
         .filter(|name| name.as_str().len() <= 40)
         .ok_or_else(|| vec![PlanError::ProjectName(backlog.project.name.clone())])?;
     let ids: Vec<TaskId> = sorted.iter().map(|t| t.id.clone()).collect();
-    let node_names = names::node_names(&ids);
     let mut numbers: BTreeMap<i64, &TaskId> = BTreeMap::new();
     for id in &ids {
         if let Some(other) = numbers.insert(names::task_number(id), id) {
             return Err(vec![PlanError::NumberCollision(other.clone(), id.clone())]);
         }
     }
-    let chain_keys: BTreeSet<(Kind, Vec<StageName>)> = sorted
-        .iter()
-        .map(|t| (t.kind, t.pipeline.clone()))
-        .collect();
-    let mut chains: Vec<Chain> = chain_keys
-        .into_iter()
-        .map(|(kind, stages)| Chain {
-            name: chain_name(kind, &stages),
-            kind,
-            stages,
-        })
-        .collect();
+    let chain_keys: BTreeSet<(Kind, Vec<StageName>)> = sorted.iter().map(|t| (t.kind, t.pipeline.clone())).collect();
+    let mut chains: Vec<Chain> =
+        chain_keys.into_iter().map(|(kind, stages)| Chain { name: chain_name(kind, &stages), kind, stages }).collect();
     chains.sort_by(|a, b| a.name.cmp(&b.name));
-    let chain_index: BTreeMap<(Kind, &[StageName]), usize> = chains
-        .iter()
-        .enumerate()
-        .map(|(i, c)| ((c.kind, c.stages.as_slice()), i))
-        .collect();
+    let chain_index: BTreeMap<(Kind, &[StageName]), usize> =
+        chains.iter().enumerate().map(|(i, c)| ((c.kind, c.stages.as_slice()), i)).collect();
 
     let tasks: Vec<PlannedTask> = order
         .iter()
@@ -238,24 +239,76 @@ pub fn build(backlog: &Backlog) -> Result<Plan, Vec<PlanError>> {
                 priority: task.priority,
                 dependencies: deps,
                 brief: brief::encode(task),
+                requirements: task.requirements.clone(),
             }
         })
         .collect();
 
-    // 5. Chunking.
+    // 6. Chunking.
     let dags = chunk_dags(&project, &tasks, &chains).map_err(|e| vec![e])?;
 
-    // 6. Figures.
-    let stats = stats(&tasks, &chains, &dags);
+    // 7. Figures.
+    let mut stats = stats(&tasks, &chains, &dags);
+    stats.not_scheduled = not_scheduled;
     Ok(Plan {
         project: backlog.project.clone(),
         defaults: backlog.defaults.clone(),
+        requirements: backlog.requirements.clone(),
         tasks,
         chains,
         dags,
         stats,
     })
 }
+
+/// For each task, the indices (into `tasks`) of the tasks it depends on, ascending; dependencies
+/// outside `tasks` are left out.
+fn index_dependencies(tasks: &[&Task]) -> Vec<Vec<usize>> {
+    let index_of: BTreeMap<&TaskId, usize> = tasks.iter().enumerate().map(|(i, t)| (&t.id, i)).collect();
+    tasks
+        .iter()
+        .map(|task| {
+            let mut deps: Vec<usize> = task.dependencies.iter().filter_map(|d| index_of.get(d).copied()).collect();
+            deps.sort_unstable();
+            deps.dedup();
+            deps
+        })
+        .collect()
+}
+
+/// The tasks that do not run, and why: their own status, or a dependency that is deferred or
+/// blocked (directly or through other tasks).
+fn unscheduled(tasks: &[&Task], dependencies: &[Vec<usize>], levels: &[usize]) -> Vec<NotScheduled> {
+    let mut order: Vec<usize> = (0..tasks.len()).collect();
+    order.sort_by_key(|&i| (levels[i], i));
+    let mut held_by: Vec<Option<usize>> = vec![None; tasks.len()];
+    let mut out = Vec::new();
+    for i in order {
+        match tasks[i].status.scheduling() {
+            Scheduling::Satisfied => {
+                out.push(NotScheduled { id: tasks[i].id.clone(), reason: Reason::Status(tasks[i].status) })
+            }
+            Scheduling::Held => {
+                held_by[i] = Some(i);
+                out.push(NotScheduled { id: tasks[i].id.clone(), reason: Reason::Status(tasks[i].status) });
+            }
+            Scheduling::Run => {
+                if let Some(root) = dependencies[i].iter().find_map(|&d| held_by[d]) {
+                    held_by[i] = Some(root);
+                    out.push(NotScheduled {
+                        id: tasks[i].id.clone(),
+                        reason: Reason::HeldBackBy(tasks[root].id.clone()),
+                    });
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    out
+}
+
+/// The node (and template) that stands in when no task runs.
+pub const NOOP_NODE: &str = "nothing-to-run";
 
 /// `code-author-lint-tests-deploy-acceptance`.
 fn chain_name(kind: Kind, stages: &[StageName]) -> K8sName {
@@ -268,34 +321,19 @@ fn chain_name(kind: Kind, stages: &[StageName]) -> K8sName {
 }
 
 /// Estimated JSON bytes of one task's DAG node, with generous margins (see `tests/limits.rs`).
-fn node_bytes(
-    task: &PlannedTask,
-    tasks: &[PlannedTask],
-    chain: &Chain,
-    project: &K8sName,
-) -> usize {
-    let deps: usize = task
-        .dependencies
-        .iter()
-        .map(|&d| tasks[d].node.as_str().len() + 16)
-        .sum();
+fn node_bytes(task: &PlannedTask, tasks: &[PlannedTask], chain: &Chain, project: &K8sName) -> usize {
+    let deps: usize = task.dependencies.iter().map(|&d| tasks[d].node.as_str().len() + 16).sum();
     400 + 2 * task.node.as_str().len()
         + task.id.as_str().len()
         + project.as_str().len()
         + chain.name.as_str().len()
         + task.brief.len()
+        + task.requirements.as_ref().map_or(0, |r| r.len() + 40)
         + deps
 }
 
-fn chunk_dags(
-    project: &K8sName,
-    tasks: &[PlannedTask],
-    chains: &[Chain],
-) -> Result<Vec<Dag>, PlanError> {
-    let sizes: Vec<usize> = tasks
-        .iter()
-        .map(|t| node_bytes(t, tasks, &chains[t.chain], project))
-        .collect();
+fn chunk_dags(project: &K8sName, tasks: &[PlannedTask], chains: &[Chain]) -> Result<Vec<Dag>, PlanError> {
+    let sizes: Vec<usize> = tasks.iter().map(|t| node_bytes(t, tasks, &chains[t.chain], project)).collect();
     let deps: Vec<Vec<usize>> = tasks.iter().map(|t| t.dependencies.clone()).collect();
     let task_nodes = |items: &[usize]| -> Vec<DagNode> {
         items
@@ -313,15 +351,18 @@ fn chunk_dags(
             })
             .collect()
     };
-    let fits = |sizes: &[usize]| {
-        sizes.len() <= chunk::MAX_DAG_TASKS && sizes.iter().sum::<usize>() <= chunk::MAX_DAG_BYTES
-    };
-    if fits(&sizes) {
-        let all: Vec<usize> = (0..tasks.len()).collect();
+    let fits =
+        |sizes: &[usize]| sizes.len() <= chunk::MAX_DAG_TASKS && sizes.iter().sum::<usize>() <= chunk::MAX_DAG_BYTES;
+    if tasks.is_empty() {
+        let name = K8sName::new(NOOP_NODE).expect("valid name");
         return Ok(vec![Dag {
             name: project.clone(),
-            nodes: task_nodes(&all),
+            nodes: vec![DagNode { name, target: NodeTarget::Noop, depends: Vec::new() }],
         }]);
+    }
+    if fits(&sizes) {
+        let all: Vec<usize> = (0..tasks.len()).collect();
+        return Ok(vec![Dag { name: project.clone(), nodes: task_nodes(&all) }]);
     }
 
     // Level 1: parts of tasks. Later levels: groups of the level below.
@@ -329,21 +370,15 @@ fn chunk_dags(
     let mut chunks = chunk::split(&sizes, &deps, chunk::MAX_DAG_TASKS, chunk::MAX_DAG_BYTES);
     let mut below: Vec<usize> = Vec::new(); // dag index of each chunk of the level below
     for (i, part) in chunks.iter().enumerate() {
-        let name = project
-            .join(&format!("part-{:03}", i + 1))
-            .expect("project name is at most 40 bytes");
+        let name = project.join(&format!("part-{:03}", i + 1)).expect("project name is at most 40 bytes");
         // A task's dependencies inside its part; `task_nodes` filters on membership.
-        dags.push(Dag {
-            name,
-            nodes: task_nodes(&part.items),
-        });
+        dags.push(Dag { name, nodes: task_nodes(&part.items) });
         below.push(dags.len() - 1);
     }
     let mut level = 1;
     loop {
         let node_name = |dag: &Dag| {
-            K8sName::new(dag.name.as_str()[project.as_str().len() + 1..].to_owned())
-                .expect("suffix of a valid name")
+            K8sName::new(dag.name.as_str()[project.as_str().len() + 1..].to_owned()).expect("suffix of a valid name")
         };
         let nodes: Vec<DagNode> = chunks
             .iter()
@@ -351,21 +386,11 @@ fn chunk_dags(
             .map(|(i, c)| DagNode {
                 name: node_name(&dags[below[i]]),
                 target: NodeTarget::Dag(below[i]),
-                depends: c
-                    .depends_on
-                    .iter()
-                    .map(|&d| node_name(&dags[below[d]]))
-                    .collect(),
+                depends: c.depends_on.iter().map(|&d| node_name(&dags[below[d]])).collect(),
             })
             .collect();
         if nodes.len() <= chunk::MAX_DAG_TASKS {
-            dags.insert(
-                0,
-                Dag {
-                    name: project.clone(),
-                    nodes,
-                },
-            );
+            dags.insert(0, Dag { name: project.clone(), nodes });
             // Every stored index moved by one.
             for dag in dags.iter_mut() {
                 for node in &mut dag.nodes {
@@ -399,18 +424,9 @@ fn chunk_dags(
                     ..nodes[i].clone()
                 })
                 .collect();
-            let prefix = if level == 2 {
-                "group".to_owned()
-            } else {
-                format!("group{level}")
-            };
-            let name = project
-                .join(&format!("{prefix}-{:03}", g + 1))
-                .expect("project name is at most 40 bytes");
-            dags.push(Dag {
-                name,
-                nodes: group_nodes,
-            });
+            let prefix = if level == 2 { "group".to_owned() } else { format!("group{level}") };
+            let name = project.join(&format!("{prefix}-{:03}", g + 1)).expect("project name is at most 40 bytes");
+            dags.push(Dag { name, nodes: group_nodes });
             next_below.push(dags.len() - 1);
         }
         chunks = groups;
@@ -430,11 +446,7 @@ fn stats(tasks: &[PlannedTask], chains: &[Chain], dags: &[Dag]) -> Stats {
     let mut finish = vec![0usize; tasks.len()];
     let mut via: Vec<Option<usize>> = vec![None; tasks.len()];
     for (t, task) in tasks.iter().enumerate() {
-        let best = task
-            .dependencies
-            .iter()
-            .copied()
-            .max_by_key(|&d| (finish[d], std::cmp::Reverse(d)));
+        let best = task.dependencies.iter().copied().max_by_key(|&d| (finish[d], std::cmp::Reverse(d)));
         via[t] = best;
         finish[t] = best.map_or(0, |d| finish[d]) + weight(t);
     }
@@ -449,11 +461,7 @@ fn stats(tasks: &[PlannedTask], chains: &[Chain], dags: &[Dag]) -> Stats {
 
     // Chunked: a node starts when its DAG starts and its siblings it depends on finish.
     let mut chunked_finish = vec![0usize; tasks.len()];
-    let chunked = if dags.is_empty() {
-        0
-    } else {
-        dag_finish(0, 0, dags, &mut chunked_finish, &weight)
-    };
+    let chunked = if dags.is_empty() { 0 } else { dag_finish(0, 0, dags, &mut chunked_finish, &weight) };
     Stats {
         levels,
         level_sizes,
@@ -461,6 +469,7 @@ fn stats(tasks: &[PlannedTask], chains: &[Chain], dags: &[Dag]) -> Stats {
         critical_path,
         chunked_critical_path_stages: chunked,
         parts: dags.len().saturating_sub(1),
+        not_scheduled: Vec::new(),
     }
 }
 
@@ -474,19 +483,14 @@ fn dag_finish(
     let mut node_finish: BTreeMap<&str, usize> = BTreeMap::new();
     let mut latest = start;
     for node in &dags[dag].nodes {
-        let begin = node
-            .depends
-            .iter()
-            .map(|d| node_finish[d.as_str()])
-            .max()
-            .unwrap_or(0)
-            .max(start);
+        let begin = node.depends.iter().map(|d| node_finish[d.as_str()]).max().unwrap_or(0).max(start);
         let end = match node.target {
             NodeTarget::Task(t) => {
                 task_finish[t] = begin + weight(t);
                 task_finish[t]
             }
             NodeTarget::Dag(d) => dag_finish(d, begin, dags, task_finish, weight),
+            NodeTarget::Noop => begin,
         };
         node_finish.insert(node.name.as_str(), end);
         latest = latest.max(end);

@@ -53,9 +53,7 @@ pub fn is_valid_name(text: &str) -> bool {
     text.len() <= 63
         && text.starts_with(|c: char| c.is_ascii_lowercase())
         && !text.ends_with('-')
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// Node names for task ids, index for index.
@@ -78,11 +76,7 @@ pub fn node_names(ids: &[TaskId]) -> Vec<K8sName> {
             } else {
                 let kept = s[..s.len().min(SLUG_KEEP)].trim_end_matches('-');
                 let hash = &hex_sha256(id.as_str())[..8];
-                if kept.is_empty() {
-                    format!("t--{hash}")
-                } else {
-                    format!("t-{kept}--{hash}")
-                }
+                if kept.is_empty() { format!("t--{hash}") } else { format!("t-{kept}--{hash}") }
             };
             K8sName::new(text).expect("node names are built from [a-z0-9-] only")
         })
@@ -128,11 +122,7 @@ pub fn label_value(text: &str) -> String {
     let s = slug(text);
     let kept = s[..s.len().min(50)].trim_end_matches('-');
     let hash = &hex_sha256(text)[..8];
-    if kept.is_empty() {
-        hash.to_owned()
-    } else {
-        format!("{kept}-{hash}")
-    }
+    if kept.is_empty() { hash.to_owned() } else { format!("{kept}-{hash}") }
 }
 
 /// True for a non-empty Kubernetes label value: at most 63 of `[A-Za-z0-9._-]`, alphanumeric at
@@ -141,9 +131,7 @@ pub fn is_valid_label_value(text: &str) -> bool {
     text.len() <= 63
         && text.starts_with(|c: char| c.is_ascii_alphanumeric())
         && text.ends_with(|c: char| c.is_ascii_alphanumeric())
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
 /// Lowercase hex SHA-256 of `text`.
@@ -168,10 +156,7 @@ mod tests {
 
     #[test]
     fn readable_when_unambiguous() {
-        assert_eq!(
-            names(&["7", "build-api", "T1", "3.2"]),
-            ["t-7", "t-build-api", "t-t1", "t-3-2"]
-        );
+        assert_eq!(names(&["7", "build-api", "T1", "3.2"]), ["t-7", "t-build-api", "t-t1", "t-3-2"]);
     }
 
     #[test]

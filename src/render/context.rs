@@ -25,6 +25,8 @@ pub const LABEL_COMPONENT: &str = "pressplay.dev/component";
 
 /// The parameters every chain and agent template takes, in order.
 pub const TASK_PARAMS: [&str; 4] = ["task-number", "task-id", "task-node", "brief"];
+/// The optional parameter carrying a task's requirements (base64 YAML) to its CodeRuns.
+pub const REQUIREMENTS_PARAM: &str = "requirements";
 
 /// Names of the objects a plan renders into, derived from the project name.
 #[derive(Debug, Clone)]
@@ -45,11 +47,7 @@ impl Names {
     /// Names for a plan.
     pub fn new(plan: &Plan) -> Self {
         let project = &plan.dags[0].name;
-        let join = |suffix: &str| {
-            project
-                .join(suffix)
-                .expect("project names are at most 40 bytes")
-        };
+        let join = |suffix: &str| project.join(suffix).expect("project names are at most 40 bytes");
         Self {
             orchestrator: project.clone(),
             stages: join("stages"),
@@ -68,10 +66,7 @@ pub fn common_labels(plan: &Plan, component: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
         (LABEL_MANAGED_BY.to_owned(), "pressplay".to_owned()),
         (LABEL_PROJECT.to_owned(), plan.project.name.clone()),
-        (
-            LABEL_REPOSITORY.to_owned(),
-            label_value(&plan.project.repository_slug.replacen('/', ".", 1)),
-        ),
+        (LABEL_REPOSITORY.to_owned(), label_value(&plan.project.repository_slug.replacen('/', ".", 1))),
         (LABEL_COMPONENT.to_owned(), component.to_owned()),
     ])
 }
@@ -99,6 +94,13 @@ pub struct StagesCtx {
     pub retries: u32,
     /// Project values written into the CodeRun/DocsRun spec.
     pub project: ProjectCtx,
+    /// Whether the `nothing-to-run` template is needed.
+    pub noop: bool,
+    /// The stand-in template's name.
+    pub noop_name: &'static str,
+    /// Default of the `requirements` parameter (the project's, base64), when any task's
+    /// CodeRuns carry requirements.
+    pub requirements: Option<String>,
 }
 
 /// A chain template.
@@ -108,6 +110,8 @@ pub struct ChainCtx {
     pub name: String,
     /// Agent template each step calls.
     pub agent: &'static str,
+    /// Whether the chain passes requirements on (code chains, when any task has some).
+    pub requirements: bool,
     /// Steps in order.
     pub steps: Vec<StepCtx>,
 }
@@ -134,6 +138,8 @@ pub struct AgentCtx {
     pub generate_name: String,
     /// Labels of the created resource, with Argo tags.
     pub labels: BTreeMap<String, String>,
+    /// Whether the resource gets `taskRequirements`.
+    pub requirements: bool,
 }
 
 /// A semaphore reference.
@@ -170,20 +176,12 @@ pub struct ProjectCtx {
 pub fn stages(plan: &Plan, names: &Names) -> StagesCtx {
     let project = &plan.project;
     let kinds: std::collections::BTreeSet<Kind> = plan.chains.iter().map(|c| c.kind).collect();
+    let with_requirements = plan.requirements.is_some() || plan.tasks.iter().any(|t| t.requirements.is_some());
     let agent_labels = || {
         let mut labels = common_labels(plan, "agent");
-        labels.insert(
-            LABEL_TASK.to_owned(),
-            "{{inputs.parameters.task-node}}".to_owned(),
-        );
-        labels.insert(
-            LABEL_STAGE.to_owned(),
-            "{{inputs.parameters.stage}}".to_owned(),
-        );
-        labels.insert(
-            "pressplay.dev/workflow".to_owned(),
-            "{{workflow.name}}".to_owned(),
-        );
+        labels.insert(LABEL_TASK.to_owned(), "{{inputs.parameters.task-node}}".to_owned());
+        labels.insert(LABEL_STAGE.to_owned(), "{{inputs.parameters.stage}}".to_owned());
+        labels.insert("pressplay.dev/workflow".to_owned(), "{{workflow.name}}".to_owned());
         labels
     };
     StagesCtx {
@@ -197,6 +195,7 @@ pub fn stages(plan: &Plan, names: &Names) -> StagesCtx {
             .map(|chain| ChainCtx {
                 name: chain.name.to_string(),
                 agent: agent_template(chain.kind),
+                requirements: with_requirements && chain.kind == Kind::Code,
                 steps: chain
                     .stages
                     .iter()
@@ -221,12 +220,10 @@ pub fn stages(plan: &Plan, names: &Names) -> StagesCtx {
                     project.name
                 ),
                 labels: agent_labels(),
+                requirements: with_requirements && kind == Kind::Code,
             })
             .collect(),
-        semaphore: SemaphoreCtx {
-            config_map: names.limits.to_string(),
-            key: AGENTS_SEMAPHORE_KEY,
-        },
+        semaphore: SemaphoreCtx { config_map: names.limits.to_string(), key: AGENTS_SEMAPHORE_KEY },
         stage_timeout_seconds: plan.defaults.stage_timeout_seconds,
         retries: plan.defaults.retries,
         project: ProjectCtx {
@@ -239,6 +236,9 @@ pub fn stages(plan: &Plan, names: &Names) -> StagesCtx {
             working_directory: project.working_directory.clone(),
             base_branch: project.base_branch.clone(),
         },
+        noop: plan.tasks.is_empty(),
+        noop_name: crate::plan::NOOP_NODE,
+        requirements: with_requirements.then(|| plan.requirements.clone().unwrap_or_default()),
     }
 }
 
@@ -308,11 +308,7 @@ pub struct ParamCtx {
 /// The `depends` expression for a node: every dependency must have succeeded. Only `&&` is
 /// used, which Argo's expression grammar accepts, and names are node names (`[a-z0-9-]`).
 pub fn depends_expression(depends: &[K8sName]) -> String {
-    depends
-        .iter()
-        .map(|d| format!("{d}.Succeeded"))
-        .collect::<Vec<_>>()
-        .join(" && ")
+    depends.iter().map(|d| format!("{d}.Succeeded")).collect::<Vec<_>>().join(" && ")
 }
 
 /// Context of `workflows/dag.yaml.j2` for `plan.dags[index]`.
@@ -326,25 +322,17 @@ pub fn dag(plan: &Plan, names: &Names, index: usize) -> DagCtx {
             let (template_ref, template, parameters) = match node.target {
                 NodeTarget::Task(t) => {
                     let task = &plan.tasks[t];
-                    let values = [
-                        task.number.to_string(),
-                        task.id.to_string(),
-                        task.node.to_string(),
-                        task.brief.clone(),
-                    ];
-                    (
-                        names.stages.to_string(),
-                        plan.chains[task.chain].name.to_string(),
-                        TASK_PARAMS
-                            .iter()
-                            .zip(values)
-                            .map(|(name, value)| ParamCtx { name, value })
-                            .collect(),
-                    )
+                    let values =
+                        [task.number.to_string(), task.id.to_string(), task.node.to_string(), task.brief.clone()];
+                    let mut parameters: Vec<ParamCtx> =
+                        TASK_PARAMS.iter().zip(values).map(|(name, value)| ParamCtx { name, value }).collect();
+                    if let Some(requirements) = &task.requirements {
+                        parameters.push(ParamCtx { name: REQUIREMENTS_PARAM, value: requirements.clone() });
+                    }
+                    (names.stages.to_string(), plan.chains[task.chain].name.to_string(), parameters)
                 }
-                NodeTarget::Dag(d) => {
-                    (plan.dags[d].name.to_string(), "main".to_owned(), Vec::new())
-                }
+                NodeTarget::Dag(d) => (plan.dags[d].name.to_string(), "main".to_owned(), Vec::new()),
+                NodeTarget::Noop => (names.stages.to_string(), crate::plan::NOOP_NODE.to_owned(), Vec::new()),
             };
             NodeCtx {
                 name: node.name.to_string(),
@@ -355,15 +343,9 @@ pub fn dag(plan: &Plan, names: &Names, index: usize) -> DagCtx {
             }
         })
         .collect::<Vec<_>>();
-    let n_tasks = dag
-        .nodes
-        .iter()
-        .filter(|n| matches!(n.target, NodeTarget::Task(_)))
-        .count();
-    let mut annotations = BTreeMap::from([(
-        "pressplay.dev/role".to_owned(),
-        if is_root { "orchestrator" } else { "part" }.to_owned(),
-    )]);
+    let n_tasks = dag.nodes.iter().filter(|n| matches!(n.target, NodeTarget::Task(_))).count();
+    let mut annotations =
+        BTreeMap::from([("pressplay.dev/role".to_owned(), if is_root { "orchestrator" } else { "part" }.to_owned())]);
     annotations.insert("pressplay.dev/tasks".to_owned(), n_tasks.to_string());
     DagCtx {
         name: dag.name.to_string(),

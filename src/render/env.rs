@@ -27,15 +27,7 @@ pub const ROLE: &str = "common/role.yaml.j2";
 /// A RoleBinding.
 pub const ROLE_BINDING: &str = "common/rolebinding.yaml.j2";
 /// Every template id the renderer uses.
-pub const ALL: [&str; 7] = [
-    STAGES,
-    DAG,
-    RUN,
-    CONFIG_MAP,
-    SERVICE_ACCOUNT,
-    ROLE,
-    ROLE_BINDING,
-];
+pub const ALL: [&str; 7] = [STAGES, DAG, RUN, CONFIG_MAP, SERVICE_ACCOUNT, ROLE, ROLE_BINDING];
 
 /// Where the templates came from, for error messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,8 +61,7 @@ pub fn environment(overrides: Option<&Path>) -> Result<(Environment<'static>, Or
         for file in dir.files() {
             let name = file.path().to_string_lossy().replace('\\', "/");
             let text = file.contents_utf8().expect("templates are UTF-8");
-            env.add_template_owned(name, text.to_owned())
-                .expect("embedded templates parse (tested)");
+            env.add_template_owned(name, text.to_owned()).expect("embedded templates parse (tested)");
         }
     }
     let Some(dir) = overrides else {
@@ -78,24 +69,19 @@ pub fn environment(overrides: Option<&Path>) -> Result<(Environment<'static>, Or
     };
     let mut stack = vec![dir.to_path_buf()];
     while let Some(at) = stack.pop() {
-        let entries = std::fs::read_dir(&at)
-            .map_err(|e| format!("cannot read template directory `{}`: {e}", at.display()))?;
+        let entries =
+            std::fs::read_dir(&at).map_err(|e| format!("cannot read template directory `{}`: {e}", at.display()))?;
         let mut paths: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
         paths.sort();
         for path in paths {
             if path.is_dir() {
                 stack.push(path);
             } else if path.extension().is_some_and(|e| e == "j2") {
-                let name = path
-                    .strip_prefix(dir)
-                    .expect("walked from dir")
-                    .to_string_lossy()
-                    .replace('\\', "/");
+                let name = path.strip_prefix(dir).expect("walked from dir").to_string_lossy().replace('\\', "/");
                 let text = std::fs::read_to_string(&path)
                     .map_err(|e| format!("cannot read template `{}`: {e}", path.display()))?;
-                env.add_template_owned(name.clone(), text).map_err(|e| {
-                    format!("template override `{}` does not parse: {e}", path.display())
-                })?;
+                env.add_template_owned(name.clone(), text)
+                    .map_err(|e| format!("template override `{}` does not parse: {e}", path.display()))?;
             }
         }
     }
@@ -134,30 +120,17 @@ mod tests {
     #[test]
     fn block_map_quotes_values() {
         let (mut env, _) = environment(None).unwrap();
-        env.add_template("t.yaml.j2", "m:\n[[ m|block_map(2) ]]\nx: 1\n")
-            .unwrap();
+        env.add_template("t.yaml.j2", "m:\n[[ m|block_map(2) ]]\nx: 1\n").unwrap();
         let m = std::collections::BTreeMap::from([("a", "on"), ("b/c", "x\"y")]);
-        let out = env
-            .get_template("t.yaml.j2")
-            .unwrap()
-            .render(minijinja::context! { m => m })
-            .unwrap();
+        let out = env.get_template("t.yaml.j2").unwrap().render(minijinja::context! { m => m }).unwrap();
         assert_eq!(out, "m:\n  a: \"on\"\n  b/c: \"x\\\"y\"\nx: 1\n");
     }
 
     #[test]
     fn argo_tags_are_plain_text_and_values_are_json() {
         let (mut env, _) = environment(None).unwrap();
-        env.add_template("t.yaml.j2", "a: \"{{inputs.parameters.x}}\"\nb: [[ v ]]\n")
-            .unwrap();
-        let out = env
-            .get_template("t.yaml.j2")
-            .unwrap()
-            .render(minijinja::context! { v => "yes: no\n{{x}}" })
-            .unwrap();
-        assert_eq!(
-            out,
-            "a: \"{{inputs.parameters.x}}\"\nb: \"yes: no\\n{{x}}\"\n"
-        );
+        env.add_template("t.yaml.j2", "a: \"{{inputs.parameters.x}}\"\nb: [[ v ]]\n").unwrap();
+        let out = env.get_template("t.yaml.j2").unwrap().render(minijinja::context! { v => "yes: no\n{{x}}" }).unwrap();
+        assert_eq!(out, "a: \"{{inputs.parameters.x}}\"\nb: \"yes: no\\n{{x}}\"\n");
     }
 }

@@ -5,6 +5,7 @@
 use crate::diagnostic::Span;
 use crate::spec::raw::{Kind, Priority};
 use crate::spec::stage::StageName;
+use crate::spec::status::TaskStatus;
 use crate::spec::task_id::TaskId;
 
 /// A validated backlog.
@@ -16,6 +17,8 @@ pub struct Backlog {
     pub defaults: Defaults,
     /// Tasks in the order they were written.
     pub tasks: Vec<Task>,
+    /// Project-level requirements (`--requirements`), base64 of the file's bytes.
+    pub requirements: Option<String>,
 }
 
 /// Project-wide settings. Every field matches a narrow pattern checked in `validate.rs`, so
@@ -86,4 +89,30 @@ pub struct Task {
     pub pipeline: Vec<StageName>,
     /// Scheduling priority among ready tasks.
     pub priority: Priority,
+    /// Status; decides whether the task is scheduled.
+    pub status: TaskStatus,
+    /// Steps that travel with the task to its author agent, in an order that respects their
+    /// dependencies.
+    pub subtasks: Vec<Subtask>,
+    /// The task's own requirements, base64 of YAML; `None` uses the project's.
+    pub requirements: Option<String>,
+}
+
+/// A step of a task.
+#[derive(Debug, Clone)]
+pub struct Subtask {
+    /// Full id (`3.2`).
+    pub id: TaskId,
+    /// Free text.
+    pub title: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Free text.
+    pub details: Option<String>,
+    /// Free text.
+    pub test_strategy: Option<String>,
+    /// Status as recorded.
+    pub status: TaskStatus,
+    /// Full ids of the sibling steps it waits for.
+    pub dependencies: Vec<TaskId>,
 }

@@ -4,17 +4,22 @@
 
 pub mod backlog;
 pub mod raw;
+pub mod requirements;
 pub mod stage;
+pub mod status;
 pub mod suggest;
 pub mod task_id;
+pub mod taskmaster;
 pub mod validate;
 
 use std::path::Path;
 
-pub use backlog::{Backlog, Defaults, Project, Task};
+pub use backlog::{Backlog, Defaults, Project, Subtask, Task};
 pub use raw::{Kind, Priority};
 pub use stage::StageName;
+pub use status::{Scheduling, TaskStatus};
 pub use task_id::TaskId;
+pub use validate::ValidateOptions;
 
 use crate::diagnostic::{Diagnostic, SourceFile};
 
@@ -50,51 +55,85 @@ pub enum LoadError {
     },
 }
 
+/// Which reader a backlog needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    /// Decide from the content: JSON (an object or a list) is Task Master, anything else native.
+    #[default]
+    Auto,
+    /// `requirements.yaml`, the native format.
+    Native,
+    /// Task Master's `tasks.json`.
+    Taskmaster,
+}
+
+/// Choices that change how a backlog is read.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// The reader.
+    pub format: Format,
+    /// Task Master tag (default `master`).
+    pub tag: Option<String>,
+    /// Drop dangling dependencies with a warning.
+    pub lenient: bool,
+    /// Make subtasks tasks of their own.
+    pub subtasks_as_tasks: bool,
+    /// A project-level requirements file.
+    pub requirements: Option<std::path::PathBuf>,
+}
+
 /// Reads and checks a backlog. `display_name` is the path as the user wrote it.
-pub fn load(path: &Path, display_name: &str) -> Result<Loaded, LoadError> {
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
-        path: display_name.to_owned(),
-        source,
-    })?;
+pub fn load(path: &Path, display_name: &str, options: &LoadOptions) -> Result<Loaded, LoadError> {
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Io { path: display_name.to_owned(), source })?;
     let text = match String::from_utf8(bytes) {
         Ok(text) => text,
         Err(err) => {
             let file = SourceFile::new(display_name, "");
             let diagnostic = Diagnostic::error(
-                format!(
-                    "the file is not UTF-8 (invalid byte at offset {})",
-                    err.utf8_error().valid_up_to()
-                ),
+                format!("the file is not UTF-8 (invalid byte at offset {})", err.utf8_error().valid_up_to()),
                 None,
             )
             .with_hint("save the file as UTF-8");
-            return Err(LoadError::Invalid {
-                file,
-                diagnostics: vec![diagnostic],
-            });
+            return Err(LoadError::Invalid { file, diagnostics: vec![diagnostic] });
         }
     };
-    parse(SourceFile::new(display_name, text))
+    let requirements = match &options.requirements {
+        Some(file) => Some(requirements::load(file, &file.to_string_lossy().replace('\\', "/"))?),
+        None => None,
+    };
+    parse_with(SourceFile::new(display_name, text), options, requirements)
 }
 
-/// Parses and checks backlog text that is already in memory.
+/// Parses and checks native backlog text that is already in memory.
 pub fn parse(source: SourceFile) -> Result<Loaded, LoadError> {
-    let raw: raw::RawBacklog = match serde_saphyr::from_str(&source.text) {
-        Ok(raw) => raw,
-        Err(err) => {
-            let diagnostic = yaml_error(&source, &err);
-            return Err(LoadError::Invalid {
-                file: source,
-                diagnostics: vec![diagnostic],
-            });
+    parse_with(source, &LoadOptions::default(), None)
+}
+
+fn parse_with(source: SourceFile, options: &LoadOptions, requirements: Option<String>) -> Result<Loaded, LoadError> {
+    let taskmaster = match options.format {
+        Format::Auto => taskmaster::looks_like_taskmaster(&source.text),
+        Format::Native => false,
+        Format::Taskmaster => true,
+    };
+    let (raw, mut problems) = if taskmaster {
+        match taskmaster::read(&source, options.tag.as_deref()) {
+            Ok(read) => read,
+            Err(diagnostics) => return Err(LoadError::Invalid { file: source, diagnostics }),
+        }
+    } else {
+        match serde_saphyr::from_str::<raw::RawBacklog>(&source.text) {
+            Ok(raw) => (raw, Vec::new()),
+            Err(err) => {
+                let diagnostic = yaml_error(&source, &err);
+                return Err(LoadError::Invalid { file: source, diagnostics: vec![diagnostic] });
+            }
         }
     };
-    let (backlog, problems) = validate::validate(raw, &source);
-    Ok(Loaded {
-        backlog,
-        source,
-        problems,
-    })
+    let validate_options =
+        ValidateOptions { lenient: options.lenient, subtasks_as_tasks: options.subtasks_as_tasks, requirements };
+    let (backlog, more) = validate::validate(raw, &source, &validate_options);
+    problems.extend(more);
+    Ok(Loaded { backlog, source, problems })
 }
 
 /// Turns a YAML or shape error into a diagnostic at its position, in our message style.
@@ -105,9 +144,7 @@ fn yaml_error(source: &SourceFile, err: &serde_saphyr::Error) -> Diagnostic {
         None => full,
     };
     let (message, hint) = reword(&message);
-    let span = err
-        .location()
-        .map(|location| validate::span_of(source, &location));
+    let span = err.location().map(|location| validate::span_of(source, &location));
     let mut diagnostic = Diagnostic::error(message, span);
     diagnostic.hint = hint;
     diagnostic
@@ -116,16 +153,12 @@ fn yaml_error(source: &SourceFile, err: &serde_saphyr::Error) -> Diagnostic {
 fn reword(message: &str) -> (String, Option<String>) {
     if let Some(rest) = message.strip_prefix("duplicate mapping key: ") {
         let key = rest.split(',').next().unwrap_or(rest);
-        return (
-            format!("duplicate key `{key}`"),
-            Some("each key may appear once in a mapping; remove one".into()),
-        );
+        return (format!("duplicate key `{key}`"), Some("each key may appear once in a mapping; remove one".into()));
     }
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let field = rest.split('`').next().unwrap_or_default();
-        let expected: Vec<&str> = rest
-            .split_once("expected one of ")
-            .map_or(Vec::new(), |(_, list)| list.split(", ").collect());
+        let expected: Vec<&str> =
+            rest.split_once("expected one of ").map_or(Vec::new(), |(_, list)| list.split(", ").collect());
         let hint = match suggest::closest(field, expected.iter().copied()) {
             Some(close) => format!("did you mean `{close}`?"),
             None => "see `pressplay schema` for every field the backlog accepts".to_owned(),
@@ -133,16 +166,10 @@ fn reword(message: &str) -> (String, Option<String>) {
         return (format!("unknown field `{field}`"), Some(hint));
     }
     if message.starts_with("missing field `tasks`") {
-        return (
-            message.to_owned(),
-            Some("a backlog is a mapping with a `tasks:` list".into()),
-        );
+        return (message.to_owned(), Some("a backlog is a mapping with a `tasks:` list".into()));
     }
     if message.contains("unexpected end") || message.to_lowercase().contains("eof") {
-        return (
-            "the file is empty or ends early".into(),
-            Some("a backlog is a mapping with a `tasks:` list".into()),
-        );
+        return ("the file is empty or ends early".into(), Some("a backlog is a mapping with a `tasks:` list".into()));
     }
     (message.to_owned(), None)
 }

@@ -30,11 +30,7 @@ pub struct RawBacklog {
 pub struct RawProject {
     /// Project name: a DNS label of at most 40 characters. It prefixes every object's name.
     /// Default: `pressplay`.
-    #[schemars(
-        with = "Option<String>",
-        regex(pattern = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"),
-        length(max = 40)
-    )]
+    #[schemars(with = "Option<String>", regex(pattern = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"), length(max = 40))]
     pub name: Option<Spanned<String>>,
     /// Repository the agents work in: `owner/name` or an `https://` URL.
     /// Default: `https://github.com/example/<name>`.
@@ -120,6 +116,72 @@ pub struct RawTask {
     /// `high`, `medium` or `low`: among tasks that are ready together, higher goes first.
     #[serde(default)]
     pub priority: Priority,
+    /// Task Master status. `done`, `completed` and `cancelled` tasks are not scheduled but satisfy
+    /// their dependents; `deferred` and `blocked` tasks are not scheduled and hold their dependents
+    /// back; `pending`, `in-progress`, `review` (or none) are scheduled.
+    #[schemars(with = "Option<String>")]
+    pub status: Option<Spanned<String>>,
+    /// Steps of the task, in order. They travel with the task to its author agent (or become
+    /// tasks of their own with `--subtasks-as-tasks`).
+    #[serde(default)]
+    pub subtasks: Vec<RawSubtask>,
+    /// Secrets and environment the task's agents need, in the agent platform's shape.
+    /// Replaces the project-level `--requirements` file for this task.
+    pub requirements: Option<RawRequirements>,
+}
+
+/// A step of a task.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawSubtask {
+    /// Id: local (`2`) or with its parent (`"3.2"`).
+    #[schemars(with = "RawId")]
+    pub id: Spanned<RawId>,
+    /// One line.
+    #[schemars(with = "String")]
+    pub title: Spanned<String>,
+    /// Free text for the agents.
+    pub description: Option<String>,
+    /// Free text for the agents.
+    pub details: Option<String>,
+    /// Free text for the agents.
+    pub test_strategy: Option<String>,
+    /// As the task's `status`.
+    #[schemars(with = "Option<String>")]
+    pub status: Option<Spanned<String>>,
+    /// Sibling subtasks (`2` or `"3.2"`), or tasks, this step waits for.
+    #[serde(default)]
+    #[schemars(with = "Vec<RawId>")]
+    pub dependencies: Vec<Spanned<RawId>>,
+    /// Steps of this step; they follow it, in order.
+    #[serde(default)]
+    pub subtasks: Vec<RawSubtask>,
+}
+
+/// Secrets and environment for the agents, as the agent platform reads them
+/// (`spec.taskRequirements` of the CodeRun, base64-encoded YAML).
+#[derive(Debug, Clone, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRequirements {
+    /// Kubernetes Secrets: every key as an environment variable, or only the `keys` listed,
+    /// each as `{SECRET_KEY: ENV_NAME}`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<RawSecret>,
+    /// Plain environment variables.
+    #[serde(default, skip_serializing_if = "indexmap::IndexMap::is_empty")]
+    pub environment: indexmap::IndexMap<String, String>,
+}
+
+/// One Secret of a requirements file.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSecret {
+    /// Secret name.
+    #[schemars(with = "String")]
+    pub name: Spanned<String>,
+    /// Keys to map, each `{SECRET_KEY: ENV_NAME}`; all keys when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<Vec<indexmap::IndexMap<String, String>>>,
 }
 
 /// A task id as written: an integer or a string.
@@ -175,9 +237,7 @@ impl<'de> Deserialize<'de> for RawId {
 }
 
 /// Which custom resource the task's agents create.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// A code change: each stage creates a CodeRun.
@@ -188,9 +248,7 @@ pub enum Kind {
 }
 
 /// Scheduling priority among tasks that are ready at the same time.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Priority {
     /// Goes first.

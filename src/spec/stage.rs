@@ -19,13 +19,8 @@ pub enum StageName {
 
 impl StageName {
     /// Every stage, in default pipeline order.
-    pub const ALL: [StageName; 5] = [
-        StageName::Author,
-        StageName::Lint,
-        StageName::Tests,
-        StageName::Deploy,
-        StageName::Acceptance,
-    ];
+    pub const ALL: [StageName; 5] =
+        [StageName::Author, StageName::Lint, StageName::Tests, StageName::Deploy, StageName::Acceptance];
 
     /// The name used in the backlog, in Argo step names and in labels.
     pub fn as_str(self) -> &'static str {

@@ -12,11 +12,7 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         }
         // Among equally distant candidates, a same-length one and then an anagram (a swap of
         // two characters, the most common slip when typing ids) is the likelier intent.
-        let rank = (
-            distance,
-            word.len().abs_diff(candidate.len()),
-            !is_anagram(word, candidate),
-        );
+        let rank = (distance, word.len().abs_diff(candidate.len()), !is_anagram(word, candidate));
         if best.is_none_or(|(r, _)| rank < r) {
             best = Some((rank, candidate));
         }

@@ -20,9 +20,7 @@ impl TaskId {
     /// Builds an id from an integer the user wrote.
     pub fn from_integer(value: i64) -> Result<Self, String> {
         if !(0..=MAX_INTEGER_ID).contains(&value) {
-            return Err(format!(
-                "task id `{value}` is out of range; integer ids go from 0 to {MAX_INTEGER_ID}"
-            ));
+            return Err(format!("task id `{value}` is out of range; integer ids go from 0 to {MAX_INTEGER_ID}"));
         }
         Ok(Self(value.to_string()))
     }
@@ -34,22 +32,13 @@ impl TaskId {
             return Err("task id is empty".into());
         }
         if text.len() > MAX_ID_LEN {
-            return Err(format!(
-                "task id is {} bytes long; the limit is {MAX_ID_LEN}",
-                text.len()
-            ));
+            return Err(format!("task id is {} bytes long; the limit is {MAX_ID_LEN}", text.len()));
         }
         if let Some(bad) = text.chars().find(|c| !is_id_char(*c)) {
-            return Err(format!(
-                "task id `{}` contains {}",
-                text.escape_debug(),
-                describe(bad)
-            ));
+            return Err(format!("task id `{}` contains {}", text.escape_debug(), describe(bad)));
         }
         if !text.starts_with(|c: char| c.is_ascii_alphanumeric()) {
-            return Err(format!(
-                "task id `{text}` must start with a letter or a digit"
-            ));
+            return Err(format!("task id `{text}` must start with a letter or a digit"));
         }
         if is_canonical_integer(text)
             && let Ok(value) = text.parse::<i64>()
@@ -66,11 +55,7 @@ impl TaskId {
 
     /// The id as an integer, when the user wrote one.
     pub fn as_integer(&self) -> Option<i64> {
-        if is_canonical_integer(&self.0) {
-            self.0.parse().ok()
-        } else {
-            None
-        }
+        if is_canonical_integer(&self.0) { self.0.parse().ok() } else { None }
     }
 }
 
@@ -99,7 +84,8 @@ impl fmt::Display for TaskId {
 }
 
 /// The hint shown when an id is rejected.
-pub const ID_HINT: &str = "write an integer, or a string of letters, digits and `. _ - : / + # @` starting with a letter or digit";
+pub const ID_HINT: &str =
+    "write an integer, or a string of letters, digits and `. _ - : / + # @` starting with a letter or digit";
 
 fn is_id_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '/' | '+' | '#' | '@')
@@ -132,11 +118,7 @@ fn natural_cmp(a: &str, b: &str) -> Ordering {
                 let da = a.iter().take_while(|c| c.is_ascii_digit()).count();
                 let db = b.iter().take_while(|c| c.is_ascii_digit()).count();
                 let (na, nb) = (trim_zeros(&a[..da]), trim_zeros(&b[..db]));
-                let order = na
-                    .len()
-                    .cmp(&nb.len())
-                    .then_with(|| na.cmp(nb))
-                    .then_with(|| da.cmp(&db));
+                let order = na.len().cmp(&nb.len()).then_with(|| na.cmp(nb)).then_with(|| da.cmp(&db));
                 if order != Ordering::Equal {
                     return order;
                 }
@@ -155,10 +137,7 @@ fn natural_cmp(a: &str, b: &str) -> Ordering {
 }
 
 fn trim_zeros(digits: &[u8]) -> &[u8] {
-    let start = digits
-        .iter()
-        .position(|&d| d != b'0')
-        .unwrap_or(digits.len());
+    let start = digits.iter().position(|&d| d != b'0').unwrap_or(digits.len());
     &digits[start..]
 }
 
@@ -189,10 +168,7 @@ mod tests {
 
     #[test]
     fn orders_naturally() {
-        let mut ids: Vec<TaskId> = ["T10", "b", "10", "T2", "2", "T1"]
-            .iter()
-            .map(|s| id(s))
-            .collect();
+        let mut ids: Vec<TaskId> = ["T10", "b", "10", "T2", "2", "T1"].iter().map(|s| id(s)).collect();
         ids.sort();
         let texts: Vec<&str> = ids.iter().map(TaskId::as_str).collect();
         assert_eq!(texts, ["2", "10", "T1", "T2", "T10", "b"]);

@@ -8,29 +8,32 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_saphyr::{Location, Spanned};
 
 use crate::diagnostic::{Diagnostic, SourceFile, Span};
-use crate::spec::backlog::{Backlog, Defaults, Project, Task};
-use crate::spec::raw::{RawBacklog, RawDefaults, RawId, RawProject, RawTask};
+use crate::spec::backlog::{Backlog, Defaults, Project, Subtask, Task};
+use crate::spec::raw::{RawBacklog, RawDefaults, RawId, RawProject, RawSubtask, RawTask};
+use crate::spec::requirements;
 use crate::spec::stage::StageName;
+use crate::spec::status::TaskStatus;
 use crate::spec::suggest::closest;
 use crate::spec::task_id::{ID_HINT, TaskId};
 
+/// Choices that change how a backlog is read.
+#[derive(Debug, Clone, Default)]
+pub struct ValidateOptions {
+    /// Drop dependencies on tasks that do not exist, with a warning, instead of failing.
+    pub lenient: bool,
+    /// Make every subtask a task of its own (a DAG node).
+    pub subtasks_as_tasks: bool,
+    /// Project-level requirements, already checked and encoded.
+    pub requirements: Option<String>,
+}
+
 /// Converts a parsed backlog into the checked model, with every problem found.
-pub fn validate(raw: RawBacklog, source: &SourceFile) -> (Backlog, Vec<Diagnostic>) {
-    let mut checker = Checker {
-        source,
-        problems: Vec::new(),
-    };
+pub fn validate(raw: RawBacklog, source: &SourceFile, options: &ValidateOptions) -> (Backlog, Vec<Diagnostic>) {
+    let mut checker = Checker { source, options, problems: Vec::new() };
     let project = checker.project(&raw.project);
     let defaults = checker.defaults(&raw.defaults);
     let tasks = checker.tasks(raw.tasks, &defaults);
-    (
-        Backlog {
-            project,
-            defaults,
-            tasks,
-        },
-        checker.problems,
-    )
+    (Backlog { project, defaults, tasks, requirements: options.requirements.clone() }, checker.problems)
 }
 
 /// Converts a serde-saphyr location into a span of this file.
@@ -52,6 +55,7 @@ pub fn span_of(source: &SourceFile, location: &Location) -> Span {
 
 struct Checker<'a> {
     source: &'a SourceFile,
+    options: &'a ValidateOptions,
     problems: Vec<Diagnostic>,
 }
 
@@ -63,9 +67,7 @@ struct Pattern {
 
 const DNS_LABEL_40: Pattern = Pattern {
     describe: "a DNS label: lowercase letters, digits and `-`, starting with a letter, at most 40 characters",
-    accepts: |s| {
-        is_dns_label(s) && s.len() <= 40 && s.starts_with(|c: char| c.is_ascii_lowercase())
-    },
+    accepts: |s| is_dns_label(s) && s.len() <= 40 && s.starts_with(|c: char| c.is_ascii_lowercase()),
 };
 const DNS_LABEL_63: Pattern = Pattern {
     describe: "a DNS label: lowercase letters, digits and `-`, at most 63 characters",
@@ -78,8 +80,7 @@ const BRANCH: Pattern = Pattern {
             && s.len() <= 200
             && !s.starts_with('-')
             && !s.contains("..")
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | '-'))
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | '-'))
     },
 };
 const PATH: Pattern = Pattern {
@@ -88,8 +89,7 @@ const PATH: Pattern = Pattern {
         !s.is_empty()
             && s.len() <= 200
             && !s.starts_with('/')
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | '-'))
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | '-'))
     },
 };
 const MODEL: Pattern = Pattern {
@@ -97,16 +97,13 @@ const MODEL: Pattern = Pattern {
     accepts: |s| {
         !s.is_empty()
             && s.len() <= 128
-            && s.chars().all(|c| {
-                c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '/' | '@' | '-')
-            })
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '/' | '@' | '-'))
     },
 };
 
 fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -122,13 +119,7 @@ impl Checker<'_> {
         self.problems.push(diagnostic);
     }
 
-    fn text(
-        &mut self,
-        field: &str,
-        value: Option<&Spanned<String>>,
-        pattern: &Pattern,
-        default: &str,
-    ) -> String {
+    fn text(&mut self, field: &str, value: Option<&Spanned<String>>, pattern: &Pattern, default: &str) -> String {
         let Some(value) = value else {
             return default.to_owned();
         };
@@ -136,96 +127,52 @@ impl Checker<'_> {
             return value.value.clone();
         }
         self.error(
-            format!(
-                "`{field}` is `{}`, which is not {}",
-                value.value.escape_debug(),
-                pattern.describe
-            ),
+            format!("`{field}` is `{}`, which is not {}", value.value.escape_debug(), pattern.describe),
             &value.referenced,
-            Some(format!(
-                "this value is written into Kubernetes manifests, so it must be {}",
-                pattern.describe
-            )),
+            Some(format!("this value is written into Kubernetes manifests, so it must be {}", pattern.describe)),
         );
         default.to_owned()
     }
 
     fn project(&mut self, raw: &RawProject) -> Project {
-        let name = self.text(
-            "project.name",
-            raw.name.as_ref(),
-            &DNS_LABEL_40,
-            "pressplay",
-        );
+        let name = self.text("project.name", raw.name.as_ref(), &DNS_LABEL_40, "pressplay");
         let (repository_url, repository_slug) = match &raw.repository {
-            None => (
-                format!("https://github.com/example/{name}"),
-                format!("example/{name}"),
-            ),
-            Some(value) => {
-                match parse_repository(&value.value) {
-                    Some(parsed) => parsed,
-                    None => {
-                        self.error(
+            None => (format!("https://github.com/example/{name}"), format!("example/{name}")),
+            Some(value) => match parse_repository(&value.value) {
+                Some(parsed) => parsed,
+                None => {
+                    self.error(
                         format!("`project.repository` is `{}`, which is not a repository", value.value.escape_debug()),
                         &value.referenced,
                         Some("write `owner/name` for GitHub, or an `https://host/owner/name` URL".into()),
                     );
-                        (
-                            format!("https://github.com/example/{name}"),
-                            format!("example/{name}"),
-                        )
-                    }
+                    (format!("https://github.com/example/{name}"), format!("example/{name}"))
                 }
-            }
+            },
         };
         let docs_repository_url = match &raw.docs_repository {
             None => repository_url.clone(),
-            Some(value) => {
-                match parse_repository(&value.value) {
-                    Some((url, _)) => url,
-                    None => {
-                        self.error(
-                        format!("`project.docsRepository` is `{}`, which is not a repository", value.value.escape_debug()),
+            Some(value) => match parse_repository(&value.value) {
+                Some((url, _)) => url,
+                None => {
+                    self.error(
+                        format!(
+                            "`project.docsRepository` is `{}`, which is not a repository",
+                            value.value.escape_debug()
+                        ),
                         &value.referenced,
                         Some("write `owner/name` for GitHub, or an `https://host/owner/name` URL".into()),
                     );
-                        repository_url.clone()
-                    }
+                    repository_url.clone()
                 }
-            }
+            },
         };
         Project {
-            service: self.text(
-                "project.service",
-                raw.service.as_ref(),
-                &DNS_LABEL_63,
-                &name,
-            ),
-            base_branch: self.text(
-                "project.baseBranch",
-                raw.base_branch.as_ref(),
-                &BRANCH,
-                "main",
-            ),
-            working_directory: self.text(
-                "project.workingDirectory",
-                raw.working_directory.as_ref(),
-                &PATH,
-                ".",
-            ),
-            namespace: self.text(
-                "project.namespace",
-                raw.namespace.as_ref(),
-                &DNS_LABEL_63,
-                "agents",
-            ),
-            docs_branch: self.text(
-                "project.docsBranch",
-                raw.docs_branch.as_ref(),
-                &BRANCH,
-                "main",
-            ),
+            service: self.text("project.service", raw.service.as_ref(), &DNS_LABEL_63, &name),
+            base_branch: self.text("project.baseBranch", raw.base_branch.as_ref(), &BRANCH, "main"),
+            working_directory: self.text("project.workingDirectory", raw.working_directory.as_ref(), &PATH, "."),
+            namespace: self.text("project.namespace", raw.namespace.as_ref(), &DNS_LABEL_63, "agents"),
+            docs_branch: self.text("project.docsBranch", raw.docs_branch.as_ref(), &BRANCH, "main"),
             docs_project_directory: self.text(
                 "project.docsProjectDirectory",
                 raw.docs_project_directory.as_ref(),
@@ -245,20 +192,12 @@ impl Checker<'_> {
             None => None,
         };
         Defaults {
-            model: self.text(
-                "defaults.model",
-                raw.model.as_ref(),
-                &MODEL,
-                "claude-sonnet-4-5",
-            ),
+            model: self.text("defaults.model", raw.model.as_ref(), &MODEL, "claude-sonnet-4-5"),
             pipeline: pipeline.unwrap_or_else(|| StageName::ALL.to_vec()),
             concurrency: match &raw.concurrency {
                 Some(value) if value.value == 0 || value.value > 10_000 => {
                     self.error(
-                        format!(
-                            "`defaults.concurrency` is {}; it must be between 1 and 10000",
-                            value.value
-                        ),
+                        format!("`defaults.concurrency` is {}; it must be between 1 and 10000", value.value),
                         &value.referenced,
                         None,
                     );
@@ -267,11 +206,7 @@ impl Checker<'_> {
                 Some(value) => value.value,
                 None => 4,
             },
-            stage_timeout_seconds: self.duration(
-                "defaults.stageTimeout",
-                raw.stage_timeout.as_ref(),
-                3 * 3600,
-            ),
+            stage_timeout_seconds: self.duration("defaults.stageTimeout", raw.stage_timeout.as_ref(), 3 * 3600),
             retries: match &raw.retries {
                 Some(value) if value.value > 20 => {
                     self.error(
@@ -303,26 +238,16 @@ impl Checker<'_> {
             Some(seconds) if seconds > 0 => seconds,
             _ => {
                 self.error(
-                    format!(
-                        "`{field}` is `{}`, which is not a duration",
-                        value.value.escape_debug()
-                    ),
+                    format!("`{field}` is `{}`, which is not a duration", value.value.escape_debug()),
                     &value.referenced,
-                    Some(
-                        "write a number followed by `s`, `m`, `h` or `d`, such as `90m` or `1h30m`"
-                            .into(),
-                    ),
+                    Some("write a number followed by `s`, `m`, `h` or `d`, such as `90m` or `1h30m`".into()),
                 );
                 default
             }
         }
     }
 
-    fn pipeline(
-        &mut self,
-        field: &str,
-        raw: &Spanned<Vec<Spanned<String>>>,
-    ) -> Option<Vec<StageName>> {
+    fn pipeline(&mut self, field: &str, raw: &Spanned<Vec<Spanned<String>>>) -> Option<Vec<StageName>> {
         if raw.value.is_empty() {
             self.error(
                 format!("`{field}` is empty"),
@@ -336,11 +261,7 @@ impl Checker<'_> {
         for item in &raw.value {
             match StageName::parse(&item.value) {
                 Some(stage) if stages.contains(&stage) => {
-                    self.error(
-                        format!("stage `{stage}` appears twice in `{field}`"),
-                        &item.referenced,
-                        None,
-                    );
+                    self.error(format!("stage `{stage}` appears twice in `{field}`"), &item.referenced, None);
                     ok = false;
                 }
                 Some(stage) => stages.push(stage),
@@ -381,58 +302,118 @@ impl Checker<'_> {
         }
     }
 
+    fn status(&mut self, raw: Option<&Spanned<String>>, owner: &TaskId) -> TaskStatus {
+        let Some(raw) = raw else { return TaskStatus::Pending };
+        TaskStatus::parse(&raw.value).unwrap_or_else(|| {
+            let span = self.span(&raw.referenced);
+            self.problems.push(
+                Diagnostic::warning(
+                    format!("task `{owner}` has unknown status `{}`; it counts as pending", raw.value.escape_debug()),
+                    Some(span),
+                )
+                .with_hint(
+                    "known statuses: pending, in-progress, review, done, completed, cancelled, deferred, blocked",
+                ),
+            );
+            TaskStatus::Pending
+        })
+    }
+
+    /// An unknown dependency: an error, or with `--lenient` a warning and the edge is dropped.
+    fn dangling(&mut self, message: String, location: &Location, hint: String) {
+        let span = Some(self.span(location));
+        if self.options.lenient {
+            self.problems.push(Diagnostic::warning(format!("{message}; dropped (--lenient)"), span));
+        } else {
+            self.problems
+                .push(Diagnostic::error(message, span).with_hint(format!("{hint} (or pass `--lenient` to drop it)")));
+        }
+    }
+
     fn tasks(&mut self, raw_tasks: Vec<RawTask>, defaults: &Defaults) -> Vec<Task> {
         // Pass 1: ids. The first task with an id keeps it; later ones are reported and dropped.
         let mut first_seen: BTreeMap<TaskId, Span> = BTreeMap::new();
         let mut kept: Vec<(TaskId, RawTask)> = Vec::new();
         for raw in raw_tasks {
-            let Some(id) = self.task_id(&raw.id) else {
-                continue;
-            };
+            let Some(id) = self.task_id(&raw.id) else { continue };
             let span = self.span(&raw.id.referenced);
             if let Some(first) = first_seen.get(&id) {
-                self.problems.push(
-                    Diagnostic::error(format!("duplicate task id `{id}`"), Some(span)).with_hint(
-                        format!(
-                            "the first task with this id is on line {}; give each task its own id",
-                            first.line
-                        ),
-                    ),
-                );
+                self.problems.push(Diagnostic::error(format!("duplicate task id `{id}`"), Some(span)).with_hint(
+                    format!("the first task with this id is on line {}; give each task its own id", first.line),
+                ));
                 continue;
             }
             first_seen.insert(id.clone(), span);
             kept.push((id, raw));
         }
 
+        // Pass 1b: every subtask's full id, so that any dependency can name any of them.
+        let mut subtasks_of: Vec<Vec<FlatSubtask>> = Vec::with_capacity(kept.len());
+        let mut owner_of: BTreeMap<TaskId, TaskId> = BTreeMap::new();
+        for (id, raw) in &kept {
+            let mut list = Vec::new();
+            self.flatten(id, id, &raw.subtasks, 0, &mut list);
+            let mut seen = BTreeSet::new();
+            list.retain(|sub: &FlatSubtask| {
+                if seen.insert(sub.id.clone()) {
+                    true
+                } else {
+                    self.problems.push(Diagnostic::error(
+                        format!("task `{id}` has two subtasks with id `{}`", sub.id),
+                        Some(sub.span),
+                    ));
+                    false
+                }
+            });
+            for sub in &list {
+                if first_seen.contains_key(&sub.id) {
+                    self.problems.push(
+                        Diagnostic::error(format!("subtask `{}` has the same id as a task", sub.id), Some(sub.span))
+                            .with_hint("give the subtask a local id such as `1`, which becomes `<task>.1`"),
+                    );
+                }
+                owner_of.insert(sub.id.clone(), id.clone());
+            }
+            subtasks_of.push(list);
+        }
+
         // Pass 2: everything else, now that every id is known.
         let known: Vec<&str> = first_seen.keys().map(TaskId::as_str).collect();
         let mut tasks = Vec::with_capacity(kept.len());
-        for (id, raw) in kept {
+        for ((id, raw), subs) in kept.iter().zip(&subtasks_of) {
             let mut dependencies = Vec::new();
             let mut seen = BTreeSet::new();
             for dep in &raw.dependencies {
-                let Some(dep_id) = self.task_id(dep) else {
-                    continue;
+                let Some(dep_id) = self.task_id(dep) else { continue };
+                let target = if first_seen.contains_key(&dep_id) {
+                    Some(dep_id.clone())
+                } else if let Some(owner) = owner_of.get(&dep_id) {
+                    // A subtask of another task: as tasks, the subtask itself; else its task.
+                    Some(if self.options.subtasks_as_tasks { dep_id.clone() } else { owner.clone() })
+                } else {
+                    None
                 };
-                if dep_id == id {
-                    self.error(
-                        format!("task `{id}` depends on itself"),
-                        &dep.referenced,
-                        Some(format!("remove `{dep_id}` from its dependencies")),
-                    );
-                } else if !first_seen.contains_key(&dep_id) {
-                    let hint = match closest(dep_id.as_str(), known.iter().copied()) {
-                        Some(close) => format!("did you mean `{close}`?"),
-                        None => "add a task with this id, or remove the dependency".to_owned(),
-                    };
-                    self.error(
-                        format!("task `{id}` depends on unknown task `{dep_id}`"),
-                        &dep.referenced,
-                        Some(hint),
-                    );
-                } else if seen.insert(dep_id.clone()) {
-                    dependencies.push(dep_id);
+                match target {
+                    Some(target) if &target == id => {
+                        self.error(
+                            format!("task `{id}` depends on itself"),
+                            &dep.referenced,
+                            Some(format!("remove `{dep_id}` from its dependencies")),
+                        );
+                    }
+                    Some(target) => {
+                        if seen.insert(target.clone()) {
+                            dependencies.push(target);
+                        }
+                    }
+                    None => {
+                        let others = known.iter().copied().filter(|k| *k != id.as_str());
+                        let hint = match closest(dep_id.as_str(), others) {
+                            Some(close) => format!("did you mean `{close}`?"),
+                            None => "add a task with this id, or remove the dependency".to_owned(),
+                        };
+                        self.dangling(format!("task `{id}` depends on unknown task `{dep_id}`"), &dep.referenced, hint);
+                    }
                 }
             }
             let pipeline = match &raw.pipeline {
@@ -447,21 +428,230 @@ impl Checker<'_> {
                     Some("say in one line what the task does".into()),
                 );
             }
+            let status = self.status(raw.status.as_ref(), id);
+            let (subtasks, extra) = self.resolve_subtasks(id, subs, &first_seen, &owner_of);
+            for dep in extra {
+                if &dep != id && seen.insert(dep.clone()) {
+                    dependencies.push(dep);
+                }
+            }
+            let requirements = raw.requirements.as_ref().map(|r| {
+                requirements::check(r, self.source, &mut self.problems);
+                requirements::encode(&requirements::to_yaml(r))
+            });
             tasks.push(Task {
                 span: self.span(&raw.id.referenced),
-                id,
+                id: id.clone(),
                 title,
-                description: raw.description,
-                details: raw.details,
-                test_strategy: raw.test_strategy,
+                description: raw.description.clone(),
+                details: raw.details.clone(),
+                test_strategy: raw.test_strategy.clone(),
                 dependencies,
                 kind: raw.kind,
                 pipeline: pipeline.unwrap_or_else(|| defaults.pipeline.clone()),
                 priority: raw.priority,
+                status,
+                subtasks,
+                requirements,
             });
+        }
+        if self.options.subtasks_as_tasks {
+            tasks = expand_subtasks(tasks);
         }
         tasks
     }
+
+    /// Lists a task's subtasks depth first (a step before its own steps) with full ids.
+    fn flatten<'r>(
+        &mut self,
+        task: &TaskId,
+        parent: &TaskId,
+        raw: &'r [RawSubtask],
+        depth: usize,
+        out: &mut Vec<FlatSubtask<'r>>,
+    ) {
+        let group = out.len();
+        for sub in raw {
+            let local = match &sub.id.value {
+                RawId::Integer(n) => n.to_string(),
+                RawId::Text(text) => text.trim().to_owned(),
+                RawId::Float(f) => f.to_string(),
+            };
+            let prefix = format!("{parent}.");
+            let full_text = if local.starts_with(&prefix) { local.clone() } else { format!("{prefix}{local}") };
+            let local = full_text[prefix.len()..].to_owned();
+            let span = self.span(&sub.id.referenced);
+            let id = match TaskId::parse(&full_text) {
+                Ok(id) => id,
+                Err(message) => {
+                    self.problems.push(
+                        Diagnostic::error(format!("subtask of task `{task}`: {message}"), Some(span))
+                            .with_hint(ID_HINT),
+                    );
+                    continue;
+                }
+            };
+            out.push(FlatSubtask { id: id.clone(), local, group, depth, span, raw: sub });
+            self.flatten(task, &id, &sub.subtasks, depth + 1, out);
+        }
+    }
+
+    /// Resolves subtask dependencies and orders the subtasks. Returns them and the tasks the
+    /// parent must wait for because one of its subtasks does.
+    ///
+    /// A dependency of a subtask is, in this order: a sibling by local id (`2`) or full id
+    /// (`"3.2"`); any other subtask of the same task by full id; a subtask of another task by
+    /// full id (the parent then waits for that task); a task by id (a bare number that is not a
+    /// sibling is read as a task id, which is what most hand-edited files mean).
+    fn resolve_subtasks(
+        &mut self,
+        task: &TaskId,
+        subs: &[FlatSubtask],
+        tasks: &BTreeMap<TaskId, Span>,
+        owner_of: &BTreeMap<TaskId, TaskId>,
+    ) -> (Vec<Subtask>, Vec<TaskId>) {
+        let mut extra = Vec::new();
+        let mut edges: Vec<Vec<usize>> = vec![Vec::new(); subs.len()];
+        let mut resolved_deps: Vec<Vec<TaskId>> = vec![Vec::new(); subs.len()];
+        for (i, sub) in subs.iter().enumerate() {
+            for dep in &sub.raw.dependencies {
+                let text = match &dep.value {
+                    RawId::Integer(n) => n.to_string(),
+                    RawId::Text(t) => t.trim().to_owned(),
+                    RawId::Float(f) => f.to_string(),
+                };
+                let sibling = subs.iter().position(|s| s.group == sub.group && s.depth == sub.depth && s.local == text);
+                let by_full = subs.iter().position(|s| s.id.as_str() == text);
+                let as_id = TaskId::parse(&text).ok();
+                if let Some(j) = sibling.or(by_full) {
+                    if j == i {
+                        self.error(
+                            format!("subtask `{}` depends on itself", sub.id),
+                            &dep.referenced,
+                            Some(format!("remove `{text}`")),
+                        );
+                    } else if !edges[i].contains(&j) {
+                        edges[i].push(j);
+                        resolved_deps[i].push(subs[j].id.clone());
+                    }
+                    continue;
+                }
+                match as_id {
+                    Some(id) if owner_of.contains_key(&id) => {
+                        let owner = &owner_of[&id];
+                        let target = if self.options.subtasks_as_tasks { id.clone() } else { owner.clone() };
+                        if owner != task {
+                            resolved_deps[i].push(id.clone());
+                            extra.push(target);
+                        }
+                    }
+                    Some(id) if tasks.contains_key(&id) => {
+                        // Depending on its own task is implied; anything else the parent waits for.
+                        if &id != task {
+                            resolved_deps[i].push(id.clone());
+                            extra.push(id);
+                        }
+                    }
+                    _ => {
+                        let siblings: Vec<&str> = subs
+                            .iter()
+                            .filter(|s| s.group == sub.group && s.depth == sub.depth)
+                            .map(|s| s.id.as_str())
+                            .collect();
+                        self.dangling(
+                            format!("subtask `{}` depends on `{text}`, which is neither a subtask of task `{task}` nor a task", sub.id),
+                            &dep.referenced,
+                            format!("write the full id of a subtask ({}) or the id of a task", siblings.join(", ")),
+                        );
+                    }
+                }
+            }
+        }
+
+        // Order: file order, except that a subtask comes after the siblings it depends on.
+        let mut order = Vec::with_capacity(subs.len());
+        let mut placed = vec![false; subs.len()];
+        let mut remaining: usize = subs.len();
+        while remaining > 0 {
+            let Some(next) = (0..subs.len()).find(|&i| !placed[i] && edges[i].iter().all(|&j| placed[j])) else {
+                let stuck: Vec<String> =
+                    (0..subs.len()).filter(|&i| !placed[i]).map(|i| format!("`{}`", subs[i].id)).collect();
+                self.problems.push(
+                    Diagnostic::error(
+                        format!("subtasks of task `{task}` depend on each other in a cycle: {}", stuck.join(", ")),
+                        Some(subs[(0..subs.len()).find(|&i| !placed[i]).expect("some left")].span),
+                    )
+                    .with_hint("remove one of the dependencies between these subtasks"),
+                );
+                break;
+            };
+            placed[next] = true;
+            remaining -= 1;
+            order.push(next);
+        }
+        let subtasks = order
+            .into_iter()
+            .map(|i| {
+                let raw = subs[i].raw;
+                Subtask {
+                    id: subs[i].id.clone(),
+                    title: raw.title.value.clone(),
+                    description: raw.description.clone(),
+                    details: raw.details.clone(),
+                    test_strategy: raw.test_strategy.clone(),
+                    status: self.status(raw.status.as_ref(), &subs[i].id),
+                    dependencies: resolved_deps[i].clone(),
+                }
+            })
+            .collect();
+        (subtasks, extra)
+    }
+}
+
+/// A subtask with its full id and where it sits.
+struct FlatSubtask<'r> {
+    id: TaskId,
+    local: String,
+    /// Index of the first subtask of its sibling group.
+    group: usize,
+    depth: usize,
+    span: Span,
+    raw: &'r RawSubtask,
+}
+
+/// `--subtasks-as-tasks`: every subtask becomes a task that waits for its parent's
+/// dependencies and the steps it names; the parent then waits for all of its subtasks.
+fn expand_subtasks(tasks: Vec<Task>) -> Vec<Task> {
+    let mut out = Vec::with_capacity(tasks.len());
+    for mut task in tasks {
+        let subtasks = std::mem::take(&mut task.subtasks);
+        for sub in &subtasks {
+            let mut dependencies = task.dependencies.clone();
+            for dep in &sub.dependencies {
+                if !dependencies.contains(dep) {
+                    dependencies.push(dep.clone());
+                }
+            }
+            out.push(Task {
+                id: sub.id.clone(),
+                span: task.span,
+                title: sub.title.clone(),
+                description: sub.description.clone(),
+                details: sub.details.clone(),
+                test_strategy: sub.test_strategy.clone(),
+                dependencies,
+                kind: task.kind,
+                pipeline: task.pipeline.clone(),
+                priority: task.priority,
+                status: sub.status,
+                subtasks: Vec::new(),
+                requirements: task.requirements.clone(),
+            });
+        }
+        task.dependencies.extend(subtasks.iter().map(|s| s.id.clone()));
+        out.push(task);
+    }
+    out
 }
 
 /// Parses `owner/name`, `https://host/owner/name` or `https://host/owner/name.git` into a clone URL
@@ -470,15 +660,12 @@ pub fn parse_repository(text: &str) -> Option<(String, String)> {
     let is_part = |s: &str| {
         !s.is_empty()
             && !s.starts_with('.')
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
     };
     if let Some(rest) = text.strip_prefix("https://") {
         let (host, path) = rest.split_once('/')?;
-        let host_ok = !host.is_empty()
-            && host
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'));
+        let host_ok =
+            !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'));
         let path = path.trim_end_matches('/');
         let parts: Vec<&str> = path.split('/').collect();
         if !host_ok || parts.len() < 2 || !parts.iter().all(|p| is_part(p)) {
@@ -493,10 +680,7 @@ pub fn parse_repository(text: &str) -> Option<(String, String)> {
         return None;
     }
     let repo = repo.trim_end_matches(".git");
-    Some((
-        format!("https://github.com/{owner}/{repo}"),
-        format!("{owner}/{repo}"),
-    ))
+    Some((format!("https://github.com/{owner}/{repo}"), format!("{owner}/{repo}")))
 }
 
 /// Parses `90m`, `3h`, `1h30m`, `45s`, `2d` into seconds.
@@ -541,25 +725,12 @@ mod tests {
 
     #[test]
     fn repositories() {
-        assert_eq!(
-            parse_repository("acme/api"),
-            Some(("https://github.com/acme/api".into(), "acme/api".into()))
-        );
+        assert_eq!(parse_repository("acme/api"), Some(("https://github.com/acme/api".into(), "acme/api".into())));
         assert_eq!(
             parse_repository("https://git.example.com/team/acme/api.git"),
-            Some((
-                "https://git.example.com/team/acme/api.git".into(),
-                "acme/api".into()
-            ))
+            Some(("https://git.example.com/team/acme/api.git".into(), "acme/api".into()))
         );
-        for bad in [
-            "acme",
-            "acme/",
-            "http://github.com/a/b",
-            "a/b c",
-            "a/{{x}}",
-            "https://h/a",
-        ] {
+        for bad in ["acme", "acme/", "http://github.com/a/b", "a/b c", "a/{{x}}", "https://h/a"] {
             assert_eq!(parse_repository(bad), None, "{bad}");
         }
     }
