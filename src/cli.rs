@@ -328,8 +328,9 @@ fn summary(plan: &Plan) -> String {
     ));
     let widest = stats.level_sizes.iter().copied().max().unwrap_or(0);
     out.push_str(&format!(
-        "parallelism: up to {widest} tasks ready at once (widest level); {} agents at once (defaults.concurrency)\n",
-        plan.defaults.concurrency
+        "parallelism: up to {} ready at once (widest level); {} at once (defaults.concurrency)\n",
+        plural(widest, "task"),
+        plural(plan.defaults.concurrency as usize, "agent")
     ));
     if stats.parts == 0 {
         out.push_str(&format!("chunking: none, one DAG of {n} tasks\n"));

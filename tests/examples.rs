@@ -10,12 +10,11 @@ fn committed_examples_are_fresh() {
     let mut checked = 0;
     for entry in std::fs::read_dir(root().join("examples")).unwrap() {
         let dir = entry.unwrap().path();
-        let input = dir.join("requirements.yaml");
-        if !input.exists() {
+        let Some(input) = ["requirements.yaml", "tasks.json"].iter().map(|f| dir.join(f)).find(|p| p.exists()) else {
             continue;
-        }
+        };
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
-        let display = format!("examples/{name}/requirements.yaml");
+        let display = format!("examples/{name}/{}", input.file_name().unwrap().to_string_lossy());
         let generated = render_file(&input, &display).unwrap_or_else(|e| panic!("{display}: {e}"));
         let existing = pressplay::output::scan(&dir.join("deploy")).unwrap();
         let drift = pressplay::output::check(&existing, &generated.files);

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::common::{render_file, root, shared};
+use crate::common::{root, shared};
 
 /// Renders every non-error fixture and the examples into one temp dir, one subdirectory each.
 fn render_all_fixtures(out: &Path) {
@@ -13,13 +13,16 @@ fn render_all_fixtures(out: &Path) {
         for entry in std::fs::read_dir(root().join(base)).unwrap() {
             let dir = entry.unwrap().path();
             let name = dir.file_name().unwrap().to_string_lossy().into_owned();
-            if !name.starts_with("err-") && dir.join("requirements.yaml").exists() {
-                inputs.push((format!("{base}/{name}/requirements.yaml"), name));
+            let input = ["requirements.yaml", "tasks.json"].into_iter().find(|f| dir.join(f).exists());
+            if let (false, Some(input)) = (name.starts_with("err-"), input) {
+                inputs.push((format!("{base}/{name}/{input}"), name));
             }
         }
     }
     for (display, name) in inputs {
-        let generated = render_file(&root().join(&display), &display).unwrap();
+        let dir = root().join(&display).parent().unwrap().to_path_buf();
+        let options = crate::fixtures::fixture_options(&dir);
+        let generated = pressplay::generate(&root().join(&display), &display, &options).unwrap();
         pressplay::output::write_tree(&out.join(name), &generated.files).unwrap();
     }
 }
