@@ -38,6 +38,15 @@ pub struct Input {
     /// Project-level requirements (secrets and environment) for every task's agents.
     #[arg(long, value_name = "FILE")]
     pub requirements: Option<PathBuf>,
+    /// Allow `events.webhookSecret: none` (unsigned webhooks; for test clusters only).
+    #[arg(long)]
+    pub insecure_webhook: bool,
+    /// Project name, replacing `project.name` (Task Master files have none).
+    #[arg(long, value_name = "NAME")]
+    pub project: Option<String>,
+    /// Repository (`owner/name` or URL), replacing `project.repository`.
+    #[arg(long, value_name = "REPO")]
+    pub repository: Option<String>,
 }
 
 impl Input {
@@ -48,6 +57,9 @@ impl Input {
             lenient: self.lenient,
             subtasks_as_tasks: self.subtasks_as_tasks,
             requirements: self.requirements.clone(),
+            insecure_webhook: self.insecure_webhook,
+            project_name: self.project.clone(),
+            repository: self.repository.clone(),
         }
     }
 }

@@ -67,9 +67,17 @@ fn stdout_streams_installable_documents_by_kind_then_name() {
     assert_eq!(code(&out), 0);
     let text = String::from_utf8(out.stdout).unwrap();
     let kinds: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("kind: ")).collect();
-    assert_eq!(kinds, ["ServiceAccount", "ConfigMap", "Role", "RoleBinding", "WorkflowTemplate", "WorkflowTemplate"]);
+    let rank = |kind: &str| pressplay::output::layout::KIND_ORDER.iter().position(|k| *k == kind).unwrap();
+    assert!(kinds.windows(2).all(|w| rank(w[0]) <= rank(w[1])), "not ordered by kind: {kinds:?}");
+    for kind in ["ServiceAccount", "ConfigMap", "Role", "RoleBinding", "EventSource", "Sensor", "WorkflowTemplate"] {
+        assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
+    }
+    let names: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("  name: ")).collect();
+    let sensors: Vec<&str> =
+        names.iter().copied().filter(|n| n.contains("pressplay-play") || n.contains("-merge")).collect();
+    assert!(!sensors.is_empty());
     assert!(!text.contains("kind: Workflow\n"), "the run Workflow must not be applied by a stream");
-    assert_eq!(text.matches("\n---\n").count(), 5);
+    assert_eq!(text.matches("\n---\n").count(), kinds.len() - 1);
     assert!(!ws.path().join("deploy").exists());
 }
 

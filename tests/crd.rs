@@ -10,14 +10,13 @@ use crate::common::{render_text, shared};
 const BACKLOG: &str = "tasks:\n  - id: 1\n    title: Code\n  - id: docs-1\n    title: Docs\n    kind: docs\n";
 
 /// Sample values for every placeholder the agent templates use.
-const SAMPLES: [(&str, &str); 8] = [
+const SAMPLES: [(&str, &str); 7] = [
     ("{{inputs.parameters.task-number}}", "42"),
     ("{{inputs.parameters.task-id}}", "docs-1"),
     ("{{inputs.parameters.task-node}}", "t-docs-1"),
     ("{{inputs.parameters.brief}}", "eyJpZCI6IjEifQ=="),
-    ("{{inputs.parameters.stage}}", "author"),
-    ("{{inputs.parameters.github-app}}", "pressplay-author"),
-    ("{{inputs.parameters.model}}", "claude-sonnet-4-5"),
+    ("{{inputs.parameters.event}}", "eyJib2R5IjoiZml4IGl0In0="),
+    ("{{inputs.parameters.requirements}}", "c2VjcmV0czogW10K"),
     ("{{workflow.name}}", "pressplay-x7k2p"),
 ];
 
@@ -39,7 +38,10 @@ fn filled_manifests() -> Vec<(String, Value)> {
         let object: Value = serde_saphyr::from_str(&text).unwrap();
         out.push((object["kind"].as_str().unwrap().to_owned(), object));
     }
-    assert_eq!(out.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), ["CodeRun", "DocsRun"]);
+    let kinds: std::collections::BTreeSet<&str> = out.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(kinds.into_iter().collect::<Vec<_>>(), ["CodeRun", "DocsRun"]);
+    // One template per (kind, role): five stages for each kind, and the three event-driven agents.
+    assert_eq!(out.len(), 13);
     out
 }
 

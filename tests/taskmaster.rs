@@ -17,7 +17,9 @@ fn briefs(files: &BTreeMap<String, String>) -> BTreeMap<String, Value> {
         for template in doc["spec"]["templates"].as_array().unwrap() {
             for task in template["dag"]["tasks"].as_array().into_iter().flatten() {
                 let params = task["arguments"]["parameters"].as_array().into_iter().flatten();
-                for param in params.filter(|p| p["name"] == "brief") {
+                // Only literal briefs (the orchestrator's nodes), not `{{inputs...}}` pass-throughs.
+                let literal = |p: &&Value| p["value"].as_str().is_some_and(|v| !v.is_empty() && !v.contains("{{"));
+                for param in params.filter(|p| p["name"] == "brief").filter(literal) {
                     let bytes =
                         base64::engine::general_purpose::STANDARD.decode(param["value"].as_str().unwrap()).unwrap();
                     let brief: Value = serde_json::from_slice(&bytes).unwrap();

@@ -5,8 +5,9 @@
 //! ```text
 //! kustomization.yaml                     lists everything below except run/
 //! rbac/<kind>-<name>.yaml                ServiceAccount, Role, RoleBinding
-//! config/<name>.yaml                     ConfigMap (semaphore limits)
-//! workflowtemplates/<name>.yaml          stages, orchestrator, parts
+//! config/<name>.yaml                     ConfigMap (semaphore limits), ExternalSecret
+//! events/<kind>-<name>.yaml              EventBus, EventSource, Sensors
+//! workflowtemplates/<name>.yaml          stages, orchestrator, parts, event-driven agents
 //! run/<name>.yaml                        the Workflow to `argo submit` (never synced)
 //! ```
 
@@ -15,7 +16,7 @@ use std::collections::BTreeMap;
 use crate::render::{Document, header};
 
 /// Kinds in install order (as `helm template` orders them); unknown kinds go last.
-pub const KIND_ORDER: [&str; 11] = [
+pub const KIND_ORDER: [&str; 12] = [
     "Namespace",
     "ServiceAccount",
     "Secret",
@@ -24,6 +25,7 @@ pub const KIND_ORDER: [&str; 11] = [
     "Role",
     "RoleBinding",
     "Service",
+    "EventBus",
     "EventSource",
     "Sensor",
     "WorkflowTemplate",
@@ -45,6 +47,8 @@ pub fn path_of(doc: &Document) -> String {
         _ if !doc.install => format!("run/{}.yaml", doc.name),
         "ServiceAccount" | "Role" | "RoleBinding" => format!("rbac/{kind}-{}.yaml", doc.name),
         "ConfigMap" => format!("config/{}.yaml", doc.name),
+        "ExternalSecret" => format!("config/externalsecret-{}.yaml", doc.name),
+        "EventBus" | "EventSource" | "Sensor" => format!("events/{kind}-{}.yaml", doc.name),
         "WorkflowTemplate" => format!("workflowtemplates/{}.yaml", doc.name),
         _ => format!("{kind}s/{}.yaml", doc.name),
     }

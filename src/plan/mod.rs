@@ -31,6 +31,8 @@ pub struct Plan {
     pub defaults: Defaults,
     /// Project-level requirements, base64 (the default for tasks without their own).
     pub requirements: Option<String>,
+    /// GitHub events, when enabled.
+    pub events: Option<crate::spec::Events>,
     /// Tasks in schedule order.
     pub tasks: Vec<PlannedTask>,
     /// One chain template per distinct (kind, pipeline), sorted by name.
@@ -254,6 +256,7 @@ pub fn build(backlog: &Backlog) -> Result<Plan, Vec<PlanError>> {
         project: backlog.project.clone(),
         defaults: backlog.defaults.clone(),
         requirements: backlog.requirements.clone(),
+        events: backlog.events.clone(),
         tasks,
         chains,
         dags,
@@ -323,7 +326,8 @@ fn chain_name(kind: Kind, stages: &[StageName]) -> K8sName {
 /// Estimated JSON bytes of one task's DAG node, with generous margins (see `tests/limits.rs`).
 fn node_bytes(task: &PlannedTask, tasks: &[PlannedTask], chain: &Chain, project: &K8sName) -> usize {
     let deps: usize = task.dependencies.iter().map(|&d| tasks[d].node.as_str().len() + 16).sum();
-    400 + 2 * task.node.as_str().len()
+    // 650: the fixed part of a node with its arguments, including the merge-gate state read.
+    650 + 2 * task.node.as_str().len()
         + task.id.as_str().len()
         + project.as_str().len()
         + chain.name.as_str().len()

@@ -18,6 +18,12 @@ pub const STRING_ID_BASE: i64 = 1_000_000_000_000;
 /// Size of the range string ids are hashed into (keeps every number below 2^53).
 const STRING_ID_RANGE: u64 = 8_000_000_000_000_000;
 
+/// Task branches are `task/<task number>` or `task/<task number>-<anything>`: the number is the
+/// key that maps an event back to its task.
+pub const BRANCH_PREFIX: &str = "task/";
+/// Task pull requests carry the label `task-<task number>`.
+pub const PR_LABEL_PREFIX: &str = "task-";
+
 /// A DNS-1123 label that starts with a letter: `[a-z]([-a-z0-9]*[a-z0-9])?`, at most 63 bytes.
 /// Valid as a Kubernetes object name, a label value, an Argo template or task name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::plan::names::label_value;
+use crate::plan::names::{self, label_value};
 use crate::plan::{K8sName, NodeTarget, Plan};
-use crate::spec::Kind;
+use crate::spec::{AgentRole, Kind};
 
 /// Label keys, in one place.
 pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
@@ -18,6 +18,10 @@ pub const LABEL_PROJECT: &str = "pressplay.dev/project";
 pub const LABEL_REPOSITORY: &str = "pressplay.dev/repository";
 /// Task label key (the node name).
 pub const LABEL_TASK: &str = "pressplay.dev/task";
+/// Task number label key (the CodeRun `taskId`; the correlation key of events).
+pub const LABEL_TASK_NUMBER: &str = "pressplay.dev/task-number";
+/// The suspend template a merge wake-up targets.
+pub const GATE_WAIT_TEMPLATE: &str = "gate-wait";
 /// Stage label key.
 pub const LABEL_STAGE: &str = "pressplay.dev/stage";
 /// Component label key (orchestrator, stages, part, limits, run).
@@ -41,6 +45,25 @@ pub struct Names {
     pub orchestrator_account: K8sName,
     /// The mutex that keeps one run per project (`<project>-run`).
     pub run_mutex: K8sName,
+    /// The one run of the project (`<project>-play`), which Sensors address by name.
+    pub run: K8sName,
+}
+
+impl Names {
+    /// The ServiceAccount (and Role, RoleBinding) of an agent role: `<project>-<role>`.
+    pub fn agent_account(&self, role: AgentRole) -> K8sName {
+        self.orchestrator.join(role.as_str()).expect("roles are short words")
+    }
+
+    /// Per-task state ConfigMaps are `<project>-task-<number>`.
+    pub fn state_prefix(&self) -> String {
+        format!("{}-task-", self.orchestrator)
+    }
+
+    /// A component's name: `<project>-<suffix>`.
+    pub fn of(&self, suffix: &str) -> K8sName {
+        self.orchestrator.join(suffix).expect("project names are at most 40 bytes and suffixes short")
+    }
 }
 
 impl Names {
@@ -54,6 +77,7 @@ impl Names {
             limits: join("limits"),
             orchestrator_account: join("orchestrator"),
             run_mutex: join("run"),
+            run: join("play"),
         }
     }
 }
@@ -84,7 +108,7 @@ pub struct StagesCtx {
     pub task_params: Vec<&'static str>,
     /// One per chain.
     pub chains: Vec<ChainCtx>,
-    /// One per resource kind used.
+    /// One per (resource kind, agent role) used.
     pub agents: Vec<AgentCtx>,
     /// Semaphore every agent holds.
     pub semaphore: SemaphoreCtx,
@@ -101,15 +125,30 @@ pub struct StagesCtx {
     /// Default of the `requirements` parameter (the project's, base64), when any task's
     /// CodeRuns carry requirements.
     pub requirements: Option<String>,
+    /// The merge gate, when events are on.
+    pub gate: Option<GateCtx>,
+    /// Task branches are `<branch_prefix><task number>[-anything]`.
+    pub branch_prefix: &'static str,
+    /// Task pull requests carry the label `<label_prefix><task number>`.
+    pub label_prefix: &'static str,
+}
+
+/// The merge gate's names.
+#[derive(Debug, Serialize)]
+pub struct GateCtx {
+    /// State ConfigMaps are `<state_prefix><task number>`.
+    pub state_prefix: String,
+    /// The suspend template wake-ups target.
+    pub wait_template: &'static str,
 }
 
 /// A chain template.
 #[derive(Debug, Serialize)]
 pub struct ChainCtx {
-    /// Template name.
+    /// Template name the DAG nodes call.
     pub name: String,
-    /// Agent template each step calls.
-    pub agent: &'static str,
+    /// Name of the steps template (the same as `name` without a gate).
+    pub steps_name: String,
     /// Whether the chain passes requirements on (code chains, when any task has some).
     pub requirements: bool,
     /// Steps in order.
@@ -121,19 +160,25 @@ pub struct ChainCtx {
 pub struct StepCtx {
     /// Stage name (also the step name).
     pub stage: &'static str,
-    /// GitHub App of the stage's agent.
-    pub github_app: String,
-    /// Model of the stage's agent.
-    pub model: String,
+    /// Agent template it calls.
+    pub template: String,
 }
 
 /// An agent template: creates one CodeRun or DocsRun and waits for it.
 #[derive(Debug, Serialize)]
 pub struct AgentCtx {
-    /// Template name (`coderun`, `docsrun`).
-    pub template: &'static str,
+    /// Template name (`coderun-author`, `docsrun-lint`, ...).
+    pub template: String,
     /// Resource kind.
     pub kind: &'static str,
+    /// Agent role (`author`, ..., `pr-comment`).
+    pub role: &'static str,
+    /// The role's ServiceAccount.
+    pub service_account: String,
+    /// GitHub App of the role.
+    pub github_app: String,
+    /// Model of the role.
+    pub model: String,
     /// `generateName` of the created resource, with Argo tags.
     pub generate_name: String,
     /// Labels of the created resource, with Argo tags.
@@ -172,15 +217,36 @@ pub struct ProjectCtx {
     pub base_branch: String,
 }
 
+/// The agent template for a resource kind and a role: `coderun-author`.
+pub fn agent_template(kind: Kind, role: AgentRole) -> String {
+    let kind = match kind {
+        Kind::Code => "coderun",
+        Kind::Docs => "docsrun",
+    };
+    format!("{kind}-{}", role.as_str())
+}
+
+/// Every (kind, role) an agent template is rendered for: the stages the chains use, and the
+/// event-driven agents (CodeRuns) when events are on.
+pub fn agent_roles(plan: &Plan) -> Vec<(Kind, AgentRole)> {
+    let mut roles: std::collections::BTreeSet<(Kind, AgentRole)> =
+        plan.chains.iter().flat_map(|c| c.stages.iter().map(move |s| (c.kind, AgentRole::Stage(*s)))).collect();
+    if plan.events.is_some() {
+        roles.extend(AgentRole::REMEDIATORS.iter().map(|r| (Kind::Code, *r)));
+    }
+    roles.into_iter().collect()
+}
+
 /// Context of `workflows/stages.yaml.j2`.
 pub fn stages(plan: &Plan, names: &Names) -> StagesCtx {
     let project = &plan.project;
-    let kinds: std::collections::BTreeSet<Kind> = plan.chains.iter().map(|c| c.kind).collect();
     let with_requirements = plan.requirements.is_some() || plan.tasks.iter().any(|t| t.requirements.is_some());
-    let agent_labels = || {
+    let gate = plan.events.is_some();
+    let agent_labels = |role: AgentRole| {
         let mut labels = common_labels(plan, "agent");
         labels.insert(LABEL_TASK.to_owned(), "{{inputs.parameters.task-node}}".to_owned());
-        labels.insert(LABEL_STAGE.to_owned(), "{{inputs.parameters.stage}}".to_owned());
+        labels.insert(LABEL_TASK_NUMBER.to_owned(), "{{inputs.parameters.task-number}}".to_owned());
+        labels.insert(LABEL_STAGE.to_owned(), role.as_str().to_owned());
         labels.insert("pressplay.dev/workflow".to_owned(), "{{workflow.name}}".to_owned());
         labels
     };
@@ -194,32 +260,32 @@ pub fn stages(plan: &Plan, names: &Names) -> StagesCtx {
             .iter()
             .map(|chain| ChainCtx {
                 name: chain.name.to_string(),
-                agent: agent_template(chain.kind),
+                steps_name: if gate { format!("{}-steps", chain.name) } else { chain.name.to_string() },
                 requirements: with_requirements && chain.kind == Kind::Code,
                 steps: chain
                     .stages
                     .iter()
                     .map(|stage| StepCtx {
                         stage: stage.as_str(),
-                        github_app: stage.github_app(),
-                        model: plan.defaults.model.clone(),
+                        template: agent_template(chain.kind, AgentRole::Stage(*stage)),
                     })
                     .collect(),
             })
             .collect(),
-        agents: kinds
+        agents: agent_roles(plan)
             .into_iter()
-            .map(|kind| AgentCtx {
-                template: agent_template(kind),
+            .map(|(kind, role)| AgentCtx {
+                template: agent_template(kind, role),
                 kind: match kind {
                     Kind::Code => "CodeRun",
                     Kind::Docs => "DocsRun",
                 },
-                generate_name: format!(
-                    "{}-{{{{inputs.parameters.task-node}}}}-{{{{inputs.parameters.stage}}}}-",
-                    project.name
-                ),
-                labels: agent_labels(),
+                role: role.as_str(),
+                service_account: names.agent_account(role).to_string(),
+                github_app: role.github_app(),
+                model: plan.defaults.model.clone(),
+                generate_name: format!("{}-{{{{inputs.parameters.task-number}}}}-{}-", project.name, role.as_str()),
+                labels: agent_labels(role),
                 requirements: with_requirements && kind == Kind::Code,
             })
             .collect(),
@@ -239,13 +305,9 @@ pub fn stages(plan: &Plan, names: &Names) -> StagesCtx {
         noop: plan.tasks.is_empty(),
         noop_name: crate::plan::NOOP_NODE,
         requirements: with_requirements.then(|| plan.requirements.clone().unwrap_or_default()),
-    }
-}
-
-fn agent_template(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Code => "coderun",
-        Kind::Docs => "docsrun",
+        gate: gate.then(|| GateCtx { state_prefix: names.state_prefix(), wait_template: GATE_WAIT_TEMPLATE }),
+        branch_prefix: names::BRANCH_PREFIX,
+        label_prefix: names::PR_LABEL_PREFIX,
     }
 }
 
@@ -303,6 +365,8 @@ pub struct ParamCtx {
     pub name: &'static str,
     /// Its value (always a string, as the CRD requires).
     pub value: String,
+    /// Read from this ConfigMap (name, key) instead, when present, with `value` as the default.
+    pub config_map: Option<(String, &'static str)>,
 }
 
 /// The `depends` expression for a node: every dependency must have succeeded. Only `&&` is
@@ -324,10 +388,26 @@ pub fn dag(plan: &Plan, names: &Names, index: usize) -> DagCtx {
                     let task = &plan.tasks[t];
                     let values =
                         [task.number.to_string(), task.id.to_string(), task.node.to_string(), task.brief.clone()];
-                    let mut parameters: Vec<ParamCtx> =
-                        TASK_PARAMS.iter().zip(values).map(|(name, value)| ParamCtx { name, value }).collect();
+                    let mut parameters: Vec<ParamCtx> = TASK_PARAMS
+                        .iter()
+                        .zip(values)
+                        .map(|(name, value)| ParamCtx { name, value, config_map: None })
+                        .collect();
                     if let Some(requirements) = &task.requirements {
-                        parameters.push(ParamCtx { name: REQUIREMENTS_PARAM, value: requirements.clone() });
+                        parameters.push(ParamCtx {
+                            name: REQUIREMENTS_PARAM,
+                            value: requirements.clone(),
+                            config_map: None,
+                        });
+                    }
+                    if plan.events.is_some() {
+                        // Read by the controller when the node starts: a task merged in an
+                        // earlier run skips its stages.
+                        parameters.push(ParamCtx {
+                            name: "merged",
+                            value: "pending".to_owned(),
+                            config_map: Some((format!("{}{}", names.state_prefix(), task.number), "merged")),
+                        });
                     }
                     (names.stages.to_string(), plan.chains[task.chain].name.to_string(), parameters)
                 }

@@ -26,8 +26,31 @@ pub const SERVICE_ACCOUNT: &str = "common/serviceaccount.yaml.j2";
 pub const ROLE: &str = "common/role.yaml.j2";
 /// A RoleBinding.
 pub const ROLE_BINDING: &str = "common/rolebinding.yaml.j2";
+/// The GitHub EventSource.
+pub const EVENT_SOURCE: &str = "events/eventsource.yaml.j2";
+/// A Sensor.
+pub const SENSOR: &str = "events/sensor.yaml.j2";
+/// The project's EventBus.
+pub const EVENT_BUS: &str = "events/eventbus.yaml.j2";
+/// The ExternalSecret of the GitHub credentials.
+pub const EXTERNAL_SECRET: &str = "common/externalsecret.yaml.j2";
+/// A WorkflowTemplate that a Sensor starts for one event-driven agent.
+pub const REMEDIATE: &str = "workflows/remediate.yaml.j2";
 /// Every template id the renderer uses.
-pub const ALL: [&str; 7] = [STAGES, DAG, RUN, CONFIG_MAP, SERVICE_ACCOUNT, ROLE, ROLE_BINDING];
+pub const ALL: [&str; 12] = [
+    STAGES,
+    DAG,
+    RUN,
+    CONFIG_MAP,
+    SERVICE_ACCOUNT,
+    ROLE,
+    ROLE_BINDING,
+    EVENT_SOURCE,
+    SENSOR,
+    EVENT_BUS,
+    EXTERNAL_SECRET,
+    REMEDIATE,
+];
 
 /// Where the templates came from, for error messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +78,7 @@ pub fn environment(overrides: Option<&Path>) -> Result<(Environment<'static>, Or
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_auto_escape_callback(|_| AutoEscape::Json);
     env.add_filter("block_map", block_map);
+    env.add_filter("yaml_block", yaml_block);
     let mut dirs = vec![&EMBEDDED];
     while let Some(dir) = dirs.pop() {
         dirs.extend(dir.dirs());
@@ -102,6 +126,19 @@ fn block_map(entries: Value, indent: usize) -> Result<Value, minijinja::Error> {
             serde_json::to_string(value).expect("strings serialise")
         ));
     }
+    Ok(Value::from_safe_string(lines.join("\n")))
+}
+
+/// `[[ object|yaml_block(14) ]]`: a nested value as block YAML at the given indent, every string
+/// double-quoted, without a final newline. Used for whole objects embedded in another (a Sensor's
+/// trigger resource), which are built in Rust.
+fn yaml_block(value: Value, indent: usize) -> Result<Value, minijinja::Error> {
+    let options =
+        serde_saphyr::ser_options! { quote_all: true, compact_list_indent: false, folded_wrap_chars: usize::MAX };
+    let text = serde_saphyr::to_string_with_options(&value, options)
+        .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string()))?;
+    let pad = " ".repeat(indent);
+    let lines: Vec<String> = text.lines().map(|line| format!("{pad}{line}")).collect();
     Ok(Value::from_safe_string(lines.join("\n")))
 }
 

@@ -3,12 +3,14 @@
 
 pub mod context;
 pub mod env;
+pub mod events;
 
 use std::collections::BTreeMap;
 
 use minijinja::{Environment, Value};
 
 use crate::plan::Plan;
+use crate::spec::{AgentRole, Kind};
 use context::{Names, common_labels};
 pub use env::Origin;
 
@@ -47,6 +49,9 @@ pub fn header(source_name: &str) -> String {
     format!("{HEADER_PREFIX}{name} - do not edit\n")
 }
 
+/// One RBAC rule, as rendered.
+type Rule = (&'static [&'static str], Vec<&'static str>, &'static [&'static str]);
+
 /// Renders every document of a plan.
 pub fn render(
     plan: &Plan,
@@ -67,40 +72,69 @@ pub fn render(
     };
     let mut docs = Vec::new();
 
-    // The orchestrator's identity: create and watch agent runs, report step results.
-    let account = names.orchestrator_account.to_string();
-    let labels = common_labels(plan, "orchestrator");
-    let simple = ser(BTreeMap::from([
-        ("name", Value::from(account.as_str())),
-        ("namespace", Value::from(namespace)),
-        ("labels", ser(&labels)),
-    ]));
-    docs.push(doc(env::SERVICE_ACCOUNT, "ServiceAccount", account.clone(), true, simple.clone())?);
-    docs.push(doc(env::ROLE_BINDING, "RoleBinding", account.clone(), true, simple)?);
-    let rules = ser(vec![
-        BTreeMap::from([
-            ("api_groups", vec!["agents.platform"]),
-            ("resources", vec!["coderuns", "docsruns"]),
-            ("verbs", vec!["create", "get", "list", "watch"]),
-        ]),
-        BTreeMap::from([
-            ("api_groups", vec!["argoproj.io"]),
-            ("resources", vec!["workflowtaskresults"]),
-            ("verbs", vec!["create", "patch"]),
-        ]),
-    ]);
-    docs.push(doc(
-        env::ROLE,
-        "Role",
-        account.clone(),
-        true,
-        ser(BTreeMap::from([
+    // Identities: one ServiceAccount, Role and RoleBinding per component, each granting only
+    // what that component does.
+    let mut accounts: Vec<(String, &'static str, Vec<Rule>)> = Vec::new();
+    const TASK_RESULTS: Rule = (&["argoproj.io"], Vec::new(), &["create", "patch"]);
+    let task_results = || (TASK_RESULTS.0, vec!["workflowtaskresults"], TASK_RESULTS.2);
+    accounts.push((names.orchestrator_account.to_string(), "orchestrator", vec![task_results()]));
+    let mut kinds_of: BTreeMap<AgentRole, Vec<&'static str>> = BTreeMap::new();
+    for (kind, role) in context::agent_roles(plan) {
+        kinds_of.entry(role).or_default().push(match kind {
+            Kind::Code => "coderuns",
+            Kind::Docs => "docsruns",
+        });
+    }
+    for (role, resources) in kinds_of {
+        accounts.push((
+            names.agent_account(role).to_string(),
+            "agent",
+            vec![(&["agents.platform"], resources, &["create", "get", "list", "watch"]), task_results()],
+        ));
+    }
+    if plan.events.is_some() {
+        accounts.push((
+            names.of("sensor").to_string(),
+            "sensor",
+            vec![
+                (&[""], vec!["configmaps"], &["create", "get", "patch"]),
+                (&["argoproj.io"], vec!["workflows"], &["create"]),
+            ],
+        ));
+        accounts.push((
+            names.of("waker").to_string(),
+            "waker",
+            vec![(&["argoproj.io"], vec!["workflows"], &["get", "update", "patch"])],
+        ));
+    }
+    for (account, component, rules) in accounts {
+        let labels = common_labels(plan, component);
+        let simple = ser(BTreeMap::from([
             ("name", Value::from(account.as_str())),
             ("namespace", Value::from(namespace)),
             ("labels", ser(&labels)),
-            ("rules", rules),
-        ])),
-    )?);
+        ]));
+        docs.push(doc(env::SERVICE_ACCOUNT, "ServiceAccount", account.clone(), true, simple.clone())?);
+        docs.push(doc(env::ROLE_BINDING, "RoleBinding", account.clone(), true, simple)?);
+        let rules: Vec<BTreeMap<&str, Vec<&str>>> = rules
+            .into_iter()
+            .map(|(groups, resources, verbs)| {
+                BTreeMap::from([("api_groups", groups.to_vec()), ("resources", resources), ("verbs", verbs.to_vec())])
+            })
+            .collect();
+        docs.push(doc(
+            env::ROLE,
+            "Role",
+            account.clone(),
+            true,
+            ser(BTreeMap::from([
+                ("name", Value::from(account.as_str())),
+                ("namespace", Value::from(namespace)),
+                ("labels", ser(&labels)),
+                ("rules", ser(rules)),
+            ])),
+        )?);
+    }
 
     // Limits.
     let data = BTreeMap::from([(context::AGENTS_SEMAPHORE_KEY.to_owned(), plan.defaults.concurrency.to_string())]);
@@ -130,6 +164,33 @@ pub fn render(
         docs.push(doc(env::DAG, "WorkflowTemplate", ctx.name.clone(), true, ser(&ctx))?);
     }
 
+    // Events: what GitHub sends, who listens, and the workflows they start.
+    if let Some(events) = &plan.events {
+        if let Some(ctx) = events::eventbus(plan, events) {
+            docs.push(doc(env::EVENT_BUS, "EventBus", plan.project.name.clone(), true, ser(ctx))?);
+        }
+        docs.push(doc(
+            env::EVENT_SOURCE,
+            "EventSource",
+            names.of("github").to_string(),
+            true,
+            ser(events::eventsource(plan, &names, events)),
+        )?);
+        docs.push(doc(
+            env::EXTERNAL_SECRET,
+            "ExternalSecret",
+            names.of("github").to_string(),
+            true,
+            ser(events::external_secret(plan, &names, events)),
+        )?);
+        for (name, ctx) in events::sensors(plan, &names, events) {
+            docs.push(doc(env::SENSOR, "Sensor", name, true, ser(ctx))?);
+        }
+        for (name, ctx) in events::remediations(plan, &names) {
+            docs.push(doc(env::REMEDIATE, "WorkflowTemplate", name, true, ser(ctx))?);
+        }
+    }
+
     // The Workflow that presses play; outside the kustomization so that a sync never starts a run.
     docs.push(doc(
         env::RUN,
@@ -137,7 +198,7 @@ pub fn render(
         names.orchestrator.to_string(),
         false,
         ser(BTreeMap::from([
-            ("generate_name", Value::from(format!("{}-", names.orchestrator))),
+            ("name", Value::from(names.run.as_str())),
             ("namespace", Value::from(namespace)),
             ("labels", ser(common_labels(plan, "run"))),
             ("template", Value::from(names.orchestrator.as_str())),

@@ -19,6 +19,29 @@ pub struct Backlog {
     pub tasks: Vec<Task>,
     /// Project-level requirements (`--requirements`), base64 of the file's bytes.
     pub requirements: Option<String>,
+    /// GitHub events, when enabled.
+    pub events: Option<Events>,
+}
+
+/// Checked event settings. Every value matches a narrow pattern (see `validate.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Events {
+    /// `(secret name, key)`, or `None` when the user chose `none` with `--insecure-webhook`.
+    pub webhook_secret: Option<(String, String)>,
+    /// Trusted `author_association` values (upper-case words).
+    pub trusted_associations: Vec<String>,
+    /// Logins ignored besides bots (`[A-Za-z0-9-]` plus an optional `[bot]`).
+    pub ignore_authors: Vec<String>,
+    /// Backlog path in the repository.
+    pub backlog_path: String,
+    /// Argo Server base URL.
+    pub argo_server: String,
+    /// EventBus to use; `None` renders one named after the project.
+    pub event_bus: Option<String>,
+    /// ClusterSecretStore name.
+    pub secret_store: String,
+    /// Remote key of the GitHub credentials.
+    pub remote_key: String,
 }
 
 /// Project-wide settings. Every field matches a narrow pattern checked in `validate.rs`, so

@@ -14,8 +14,9 @@ pub mod validate;
 
 use std::path::Path;
 
-pub use backlog::{Backlog, Defaults, Project, Subtask, Task};
+pub use backlog::{Backlog, Defaults, Events, Project, Subtask, Task};
 pub use raw::{Kind, Priority};
+pub use stage::AgentRole;
 pub use stage::StageName;
 pub use status::{Scheduling, TaskStatus};
 pub use task_id::TaskId;
@@ -80,6 +81,12 @@ pub struct LoadOptions {
     pub subtasks_as_tasks: bool,
     /// A project-level requirements file.
     pub requirements: Option<std::path::PathBuf>,
+    /// Allow `events.webhookSecret: none`.
+    pub insecure_webhook: bool,
+    /// Replaces `project.name` (Task Master files have no project settings).
+    pub project_name: Option<String>,
+    /// Replaces `project.repository`.
+    pub repository: Option<String>,
 }
 
 /// Reads and checks a backlog. `display_name` is the path as the user wrote it.
@@ -129,8 +136,15 @@ fn parse_with(source: SourceFile, options: &LoadOptions, requirements: Option<St
             }
         }
     };
-    let validate_options =
-        ValidateOptions { lenient: options.lenient, subtasks_as_tasks: options.subtasks_as_tasks, requirements };
+    let validate_options = ValidateOptions {
+        lenient: options.lenient,
+        subtasks_as_tasks: options.subtasks_as_tasks,
+        requirements,
+        insecure_webhook: options.insecure_webhook,
+        backlog_path: source.name.clone(),
+        project_name: options.project_name.clone(),
+        repository: options.repository.clone(),
+    };
     let (backlog, more) = validate::validate(raw, &source, &validate_options);
     problems.extend(more);
     Ok(Loaded { backlog, source, problems })

@@ -22,6 +22,95 @@ pub struct RawBacklog {
     pub defaults: RawDefaults,
     /// The tasks. Ids are unique; dependencies name other tasks' ids.
     pub tasks: Vec<RawTask>,
+    /// How GitHub events move tasks forward (Argo Events). On by default.
+    #[serde(default)]
+    pub events: RawEvents,
+}
+
+/// GitHub events: the EventSource, the Sensors and who may trigger what.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawEvents {
+    /// Render the EventSource, Sensors and merge gates. Default: true.
+    pub enabled: Option<bool>,
+    /// Secret and key holding the webhook secret GitHub signs deliveries with, or `none`
+    /// (refused unless `--insecure-webhook`). Default: key `webhook-secret` of `<project>-github`,
+    /// which the rendered ExternalSecret fills.
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub webhook_secret: Option<Spanned<RawWebhookSecret>>,
+    /// `author_association` values allowed to trigger work by comment or issue.
+    /// Default: `[OWNER, MEMBER, COLLABORATOR]`.
+    #[schemars(with = "Option<Vec<String>>")]
+    pub trusted_associations: Option<Vec<Spanned<String>>>,
+    /// Logins whose events trigger nothing, besides every bot. Default: the agents' GitHub Apps.
+    #[schemars(with = "Option<Vec<String>>")]
+    pub ignore_authors: Option<Vec<Spanned<String>>>,
+    /// Path of the backlog in the repository; a push to the base branch that changes it presses
+    /// play. Default: the path given on the command line.
+    #[schemars(with = "Option<String>")]
+    pub backlog_path: Option<Spanned<String>>,
+    /// Argo Server base URL the merge Sensor wakes waiting runs through.
+    /// Default: `https://argo-server.argo.svc:2746`.
+    #[schemars(with = "Option<String>")]
+    pub argo_server: Option<Spanned<String>>,
+    /// An existing EventBus to use. Default: render a JetStream EventBus named after the project.
+    #[schemars(with = "Option<String>")]
+    pub event_bus: Option<Spanned<String>>,
+    /// External Secrets Operator store holding the GitHub App credentials and webhook secret.
+    /// Default: ClusterSecretStore `github`.
+    #[schemars(with = "Option<String>")]
+    pub secret_store: Option<Spanned<String>>,
+    /// Key of the credentials in that store. Default: `<project>/github`.
+    #[schemars(with = "Option<String>")]
+    pub remote_key: Option<Spanned<String>>,
+}
+
+/// `{name, key}` of a Secret, or the word `none`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawWebhookSecret {
+    /// A Secret key.
+    Key {
+        /// Secret name.
+        name: String,
+        /// Key in it.
+        key: String,
+    },
+    /// No signature check.
+    None,
+}
+
+impl<'de> Deserialize<'de> for RawWebhookSecret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SecretVisitor;
+        impl<'de> serde::de::Visitor<'de> for SecretVisitor {
+            type Value = RawWebhookSecret;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("`{name, key}` of a Secret, or `none`")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawWebhookSecret, E> {
+                if v == "none" {
+                    Ok(RawWebhookSecret::None)
+                } else {
+                    Err(E::custom("expected `{name, key}` or `none`"))
+                }
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<RawWebhookSecret, A::Error> {
+                let (mut name, mut key) = (None, None);
+                while let Some(field) = map.next_key::<String>()? {
+                    match field.as_str() {
+                        "name" => name = Some(map.next_value::<String>()?),
+                        "key" => key = Some(map.next_value::<String>()?),
+                        other => return Err(serde::de::Error::unknown_field(other, &["name", "key"])),
+                    }
+                }
+                Ok(RawWebhookSecret::Key {
+                    name: name.ok_or_else(|| serde::de::Error::missing_field("name"))?,
+                    key: key.ok_or_else(|| serde::de::Error::missing_field("key"))?,
+                })
+            }
+        }
+        deserializer.deserialize_any(SecretVisitor)
+    }
 }
 
 /// Where the work happens. Every field has a default, shown in its description.

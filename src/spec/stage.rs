@@ -33,11 +33,6 @@ impl StageName {
         }
     }
 
-    /// The GitHub App (persona) the stage's agent acts as, until profiles say otherwise.
-    pub fn github_app(self) -> String {
-        format!("pressplay-{}", self.as_str())
-    }
-
     /// Parses a stage name as written in the backlog.
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|stage| stage.as_str() == text)
@@ -47,5 +42,50 @@ impl StageName {
 impl fmt::Display for StageName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// Every agent persona: the pipeline stages and the agents that events start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AgentRole {
+    /// A pipeline stage.
+    Stage(StageName),
+    /// Answers review and PR comments on a task's pull request.
+    PrComment,
+    /// Fixes a failing check on a task's pull request.
+    CiFailure,
+    /// Triages a newly opened issue.
+    Triage,
+}
+
+impl AgentRole {
+    /// Every role, pipeline stages first.
+    pub const ALL: [AgentRole; 8] = [
+        AgentRole::Stage(StageName::Author),
+        AgentRole::Stage(StageName::Lint),
+        AgentRole::Stage(StageName::Tests),
+        AgentRole::Stage(StageName::Deploy),
+        AgentRole::Stage(StageName::Acceptance),
+        AgentRole::PrComment,
+        AgentRole::CiFailure,
+        AgentRole::Triage,
+    ];
+
+    /// The agents that events start.
+    pub const REMEDIATORS: [AgentRole; 3] = [AgentRole::PrComment, AgentRole::CiFailure, AgentRole::Triage];
+
+    /// Name used in template, ServiceAccount and label names.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentRole::Stage(stage) => stage.as_str(),
+            AgentRole::PrComment => "pr-comment",
+            AgentRole::CiFailure => "ci-failure",
+            AgentRole::Triage => "triage",
+        }
+    }
+
+    /// The GitHub App (persona) the agent acts as.
+    pub fn github_app(self) -> String {
+        format!("pressplay-{}", self.as_str())
     }
 }

@@ -180,7 +180,10 @@ pub fn read(source: &SourceFile, tag: Option<&str>) -> Result<(RawBacklog, Vec<D
         }
     };
     let tasks = tasks.into_iter().map(|task| convert_task(task, source, &mut warnings)).collect();
-    Ok((RawBacklog { project: Default::default(), defaults: Default::default(), tasks }, warnings))
+    Ok((
+        RawBacklog { project: Default::default(), defaults: Default::default(), tasks, events: Default::default() },
+        warnings,
+    ))
 }
 
 fn convert_task(task: TmTask, source: &SourceFile, warnings: &mut Vec<Diagnostic>) -> RawTask {

@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_saphyr::{Location, Spanned};
 
 use crate::diagnostic::{Diagnostic, SourceFile, Span};
-use crate::spec::backlog::{Backlog, Defaults, Project, Subtask, Task};
-use crate::spec::raw::{RawBacklog, RawDefaults, RawId, RawProject, RawSubtask, RawTask};
+use crate::spec::backlog::{Backlog, Defaults, Events, Project, Subtask, Task};
+use crate::spec::raw::{RawBacklog, RawDefaults, RawEvents, RawId, RawProject, RawSubtask, RawTask, RawWebhookSecret};
 use crate::spec::requirements;
 use crate::spec::stage::StageName;
 use crate::spec::status::TaskStatus;
@@ -25,6 +25,14 @@ pub struct ValidateOptions {
     pub subtasks_as_tasks: bool,
     /// Project-level requirements, already checked and encoded.
     pub requirements: Option<String>,
+    /// Allow `events.webhookSecret: none`.
+    pub insecure_webhook: bool,
+    /// The backlog's path as given, the default of `events.backlogPath`.
+    pub backlog_path: String,
+    /// `--project`: replaces `project.name`.
+    pub project_name: Option<String>,
+    /// `--repository`: replaces `project.repository`.
+    pub repository: Option<String>,
 }
 
 /// Converts a parsed backlog into the checked model, with every problem found.
@@ -32,8 +40,9 @@ pub fn validate(raw: RawBacklog, source: &SourceFile, options: &ValidateOptions)
     let mut checker = Checker { source, options, problems: Vec::new() };
     let project = checker.project(&raw.project);
     let defaults = checker.defaults(&raw.defaults);
+    let events = checker.events(&raw.events, &project);
     let tasks = checker.tasks(raw.tasks, &defaults);
-    (Backlog { project, defaults, tasks, requirements: options.requirements.clone() }, checker.problems)
+    (Backlog { project, defaults, tasks, requirements: options.requirements.clone(), events }, checker.problems)
 }
 
 /// Converts a serde-saphyr location into a span of this file.
@@ -135,8 +144,29 @@ impl Checker<'_> {
     }
 
     fn project(&mut self, raw: &RawProject) -> Project {
-        let name = self.text("project.name", raw.name.as_ref(), &DNS_LABEL_40, "pressplay");
+        let mut name = self.text("project.name", raw.name.as_ref(), &DNS_LABEL_40, "pressplay");
+        if let Some(flag) = &self.options.project_name {
+            if (DNS_LABEL_40.accepts)(flag) {
+                name = flag.clone();
+            } else {
+                self.problems.push(Diagnostic::error(
+                    format!("`--project {}` is not {}", flag.escape_debug(), DNS_LABEL_40.describe),
+                    None,
+                ));
+            }
+        }
+        let flag_repository = self.options.repository.as_ref().and_then(|flag| {
+            let parsed = parse_repository(flag);
+            if parsed.is_none() {
+                self.problems.push(
+                    Diagnostic::error(format!("`--repository {}` is not a repository", flag.escape_debug()), None)
+                        .with_hint("write `owner/name` for GitHub, or an `https://host/owner/name` URL"),
+                );
+            }
+            parsed
+        });
         let (repository_url, repository_slug) = match &raw.repository {
+            _ if flag_repository.is_some() => flag_repository.clone().expect("checked"),
             None => (format!("https://github.com/example/{name}"), format!("example/{name}")),
             Some(value) => match parse_repository(&value.value) {
                 Some(parsed) => parsed,
@@ -300,6 +330,114 @@ impl Checker<'_> {
                 None
             }
         }
+    }
+
+    fn events(&mut self, raw: &RawEvents, project: &Project) -> Option<Events> {
+        if raw.enabled == Some(false) {
+            return None;
+        }
+        let default_secret = (format!("{}-github", project.name), "webhook-secret".to_owned());
+        let webhook_secret = match &raw.webhook_secret {
+            None => Some(default_secret),
+            Some(Spanned { value: RawWebhookSecret::None, referenced, .. }) => {
+                if !self.options.insecure_webhook {
+                    self.error(
+                        "`events.webhookSecret` is `none`: anyone who can reach the webhook could start agents".into(),
+                        referenced,
+                        Some("set `{name, key}` of the Secret holding the webhook secret, or pass `--insecure-webhook` for a test cluster".into()),
+                    );
+                }
+                None
+            }
+            Some(Spanned { value: RawWebhookSecret::Key { name, key }, referenced, .. }) => {
+                let name_ok = is_dns_label(name) || (name.len() <= 253 && name.split('.').all(is_dns_label));
+                let key_ok = !key.is_empty()
+                    && key.len() <= 253
+                    && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+                if !name_ok || !key_ok {
+                    self.error(
+                        "`events.webhookSecret` names an invalid Secret or key".into(),
+                        referenced,
+                        Some("a Secret name is lowercase letters, digits, `-` and `.`; a key is letters, digits, `-`, `_` and `.`".into()),
+                    );
+                }
+                Some((name.clone(), key.clone()))
+            }
+        };
+        let words = |checker: &mut Self,
+                     field: &str,
+                     values: &Option<Vec<Spanned<String>>>,
+                     ok: fn(&str) -> bool,
+                     describe: &str|
+         -> Option<Vec<String>> {
+            let values = values.as_ref()?;
+            let mut out = Vec::new();
+            for value in values {
+                if ok(&value.value) {
+                    out.push(value.value.clone());
+                } else {
+                    checker.error(
+                        format!("`{}` in `{field}` is not {describe}", value.value.escape_debug()),
+                        &value.referenced,
+                        None,
+                    );
+                }
+            }
+            Some(out)
+        };
+        const ASSOCIATIONS: [&str; 8] = [
+            "OWNER",
+            "MEMBER",
+            "COLLABORATOR",
+            "CONTRIBUTOR",
+            "FIRST_TIMER",
+            "FIRST_TIME_CONTRIBUTOR",
+            "MANNEQUIN",
+            "NONE",
+        ];
+        let trusted = words(
+            self,
+            "events.trustedAssociations",
+            &raw.trusted_associations,
+            |s| ASSOCIATIONS.contains(&s),
+            "one of OWNER, MEMBER, COLLABORATOR, CONTRIBUTOR, FIRST_TIMER, FIRST_TIME_CONTRIBUTOR, MANNEQUIN, NONE",
+        )
+        .unwrap_or_else(|| vec!["OWNER".into(), "MEMBER".into(), "COLLABORATOR".into()]);
+        let ignore = words(self, "events.ignoreAuthors", &raw.ignore_authors, is_login, "a GitHub login")
+            .unwrap_or_else(agent_logins);
+        let backlog_path = match &raw.backlog_path {
+            Some(value) => self.text("events.backlogPath", Some(value), &PATH, "requirements.yaml"),
+            None if (PATH.accepts)(&self.options.backlog_path) && !self.options.backlog_path.contains("..") => {
+                self.options.backlog_path.trim_start_matches("./").to_owned()
+            }
+            None => "requirements.yaml".to_owned(),
+        };
+        let argo_server = match &raw.argo_server {
+            Some(value) if is_https_base(&value.value) => value.value.trim_end_matches('/').to_owned(),
+            Some(value) => {
+                self.error(
+                    format!("`events.argoServer` is `{}`, which is not an https URL", value.value.escape_debug()),
+                    &value.referenced,
+                    Some("write a base URL such as `https://argo-server.argo.svc:2746`".into()),
+                );
+                String::new()
+            }
+            None => "https://argo-server.argo.svc:2746".to_owned(),
+        };
+        let event_bus = raw.event_bus.as_ref().map(|v| self.text("events.eventBus", Some(v), &DNS_LABEL_63, "default"));
+        let secret_store = self.text("events.secretStore", raw.secret_store.as_ref(), &DNS_LABEL_63, "github");
+        let remote_key =
+            self.text("events.remoteKey", raw.remote_key.as_ref(), &PATH, &format!("{}/github", project.name));
+        Some(Events {
+            webhook_secret,
+            trusted_associations: trusted,
+            ignore_authors: ignore,
+            backlog_path,
+            argo_server,
+            event_bus,
+            secret_store,
+            remote_key,
+        })
     }
 
     fn status(&mut self, raw: Option<&Spanned<String>>, owner: &TaskId) -> TaskStatus {
@@ -652,6 +790,26 @@ fn expand_subtasks(tasks: Vec<Task>) -> Vec<Task> {
         out.push(task);
     }
     out
+}
+
+/// The bot logins of the agents' GitHub Apps, ignored by default.
+pub fn agent_logins() -> Vec<String> {
+    crate::spec::stage::AgentRole::ALL.iter().map(|role| format!("{}[bot]", role.github_app())).collect()
+}
+
+/// A GitHub login, or an App's `name[bot]`.
+fn is_login(text: &str) -> bool {
+    let base = text.strip_suffix("[bot]").unwrap_or(text);
+    !base.is_empty() && base.len() <= 60 && base.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+/// `https://host[:port][/path]` of safe characters.
+fn is_https_base(text: &str) -> bool {
+    text.strip_prefix("https://").is_some_and(|rest| {
+        !rest.is_empty()
+            && rest.len() <= 200
+            && rest.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '/' | '_'))
+    })
 }
 
 /// Parses `owner/name`, `https://host/owner/name` or `https://host/owner/name.git` into a clone URL

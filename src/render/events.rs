@@ -1,0 +1,446 @@
+//! View models of the event side: the GitHub EventSource, the Sensors and the workflows they
+//! start. Field names are used by `templates/events/` and `templates/workflows/remediate.yaml.j2`.
+//!
+//! Rules every Sensor here follows, because the project this design comes from broke on each:
+//! filters are anchored regexes; comments and issues count only from trusted authors; events
+//! whose sender is a bot (the agents' own GitHub Apps among them) or an ignored login trigger
+//! nothing; the task is found by one rule (branch `task/<number>`, PR label `task-<number>`)
+//! and the number is extracted by an anchored regex of at most 16 digits; event text reaches a
+//! workflow only as base64; every workflow a Sensor creates has a name derived from the
+//! delivery (or the issue), so a replayed delivery creates nothing new; every trigger has a
+//! rate limit.
+
+use serde_json::{Value, json};
+
+use crate::plan::Plan;
+use crate::plan::names::{BRANCH_PREFIX, PR_LABEL_PREFIX};
+use crate::render::context::{GATE_WAIT_TEMPLATE, Names, agent_template, common_labels};
+use crate::spec::{AgentRole, Events, Kind};
+
+/// Port the EventSource listens on.
+pub const WEBHOOK_PORT: u16 = 12000;
+/// The digits of a task number in a branch or label.
+const NUMBER: &str = "[0-9]{1,16}";
+
+/// Name of the GitHub event inside the EventSource.
+pub fn event_name(plan: &Plan) -> String {
+    plan.project.name.clone()
+}
+
+/// The Go template that extracts the task number from a branch at `path` (`.Input.body...`).
+pub fn number_from_branch(path: &str) -> String {
+    format!("{{{{ {path} | regexFind \"^{BRANCH_PREFIX}{NUMBER}\" | trimPrefix \"{BRANCH_PREFIX}\" }}}}")
+}
+
+/// The Go template that extracts the task number from the first `task-<number>` label.
+pub fn number_from_labels(path: &str) -> String {
+    format!(
+        "{{{{ range {path} }}}}{{{{ if regexMatch \"^{PR_LABEL_PREFIX}{NUMBER}$\" .name }}}}{{{{ trimPrefix \"{PR_LABEL_PREFIX}\" .name }}}}{{{{ break }}}}{{{{ end }}}}{{{{ end }}}}"
+    )
+}
+
+/// The Go template of a short, stable hash of the delivery id.
+pub const DELIVERY_HASH: &str = "{{ index .Input.body \"X-GitHub-Delivery\" | sha256sum | trunc 16 }}";
+
+fn regex_literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 4);
+    for c in text.chars() {
+        if ".+*?()|[]{}^$\\".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn filter(path: &str, regex: &str) -> Value {
+    json!({"path": path, "type": "string", "values": [regex], "comparator": ""})
+}
+
+fn filter_not(path: &str, regex: &str) -> Value {
+    json!({"path": path, "type": "string", "values": [regex], "comparator": "!="})
+}
+
+fn filter_bool(path: &str, value: bool) -> Value {
+    json!({"path": path, "type": "bool", "values": [value.to_string()], "comparator": ""})
+}
+
+/// Filters every dependency that starts agents shares: the event type, this repository, and a
+/// human sender.
+fn base_filters(plan: &Plan, event: &str, action: Option<&str>) -> Vec<Value> {
+    let mut filters = fact_filters(plan, event, action);
+    // GitHub Apps (the agents among them) send as `Bot`: nothing they cause starts an agent.
+    filters.push(filter("body.sender.type", "^User$"));
+    filters
+}
+
+/// Filters of an event that records a fact (a merge), whoever caused it.
+fn fact_filters(plan: &Plan, event: &str, action: Option<&str>) -> Vec<Value> {
+    let mut filters = vec![filter("body.X-GitHub-Event", &format!("^{event}$"))];
+    if let Some(action) = action {
+        filters.push(filter("body.action", &format!("^{action}$")));
+    }
+    filters.push(filter("body.repository.full_name", &format!("^{}$", regex_literal(&plan.project.repository_slug))));
+    filters
+}
+
+fn trusted(events: &Events, path: &str) -> Value {
+    filter(path, &format!("^({})$", events.trusted_associations.join("|")))
+}
+
+/// An expression filter that drops ignored logins (besides bots, which `sender.type` drops).
+fn not_ignored(events: &Events) -> Vec<Value> {
+    if events.ignore_authors.is_empty() {
+        return Vec::new();
+    }
+    let expr =
+        events.ignore_authors.iter().map(|login| format!("login != \"{login}\"")).collect::<Vec<_>>().join(" && ");
+    vec![json!({"expr": expr, "fields": [{"name": "login", "path": "body.sender.login"}]})]
+}
+
+fn dependency(name: &str, data: Vec<Value>, exprs: Vec<Value>) -> Value {
+    json!({"name": name, "data": data, "exprs": exprs})
+}
+
+fn param(dependency: &str, source: (&str, &str), dest: &str, operation: &str) -> Value {
+    json!({"dependency": dependency, "source": source.0, "value": source.1, "dest": dest, "operation": operation})
+}
+
+/// A trigger that creates a Workflow from `template`, named `<name_prefix><suffix>` where the
+/// suffix comes from the event, with the arguments `task-number` and `event`.
+fn create_run(plan: &Plan, spec: RunTrigger<'_>) -> Value {
+    let resource = json!({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {
+            "name": format!("{}0", spec.name_prefix),
+            "namespace": plan.project.namespace,
+            "labels": common_labels(plan, "remediation"),
+        },
+        "spec": {
+            "workflowTemplateRef": {"name": spec.template},
+            "arguments": {"parameters": [
+                {"name": "task-number", "value": "0"},
+                {"name": "event", "value": ""},
+            ]},
+        },
+    });
+    json!({
+        "name": spec.name,
+        "conditions": spec.dependency,
+        "kind": "k8s",
+        "operation": "create",
+        "resource": resource,
+        "parameters": [
+            param(spec.dependency, ("dataTemplate", &format!("{}{}", spec.name_prefix, spec.name_suffix)), "metadata.name", "overwrite"),
+            param(spec.dependency, spec.number, "spec.arguments.parameters.0.value", "overwrite"),
+            param(spec.dependency, ("dataTemplate", spec.event_b64), "spec.arguments.parameters.1.value", "overwrite"),
+        ],
+        "rate": {"unit": "Minute", "requests": 30},
+    })
+}
+
+struct RunTrigger<'a> {
+    name: &'a str,
+    dependency: &'a str,
+    template: String,
+    name_prefix: String,
+    /// Go template of the name's suffix; the name is `name_prefix` followed by it.
+    name_suffix: &'a str,
+    number: (&'a str, &'a str),
+    event_b64: &'a str,
+}
+
+/// Every Sensor, as `(name, context)`.
+pub fn sensors(plan: &Plan, names: &Names, events: &Events) -> Vec<(String, Value)> {
+    let project = &plan.project;
+    let base = regex_literal(&project.base_branch);
+    let branch = format!("^{BRANCH_PREFIX}{NUMBER}(-|$)");
+    let sensor = |suffix: &str, dependencies: Vec<Value>, triggers: Vec<Value>| {
+        let name = names.of(suffix).to_string();
+        let ctx = json!({
+            "name": name,
+            "namespace": project.namespace,
+            "labels": common_labels(plan, "sensor"),
+            "event_bus": event_bus(plan, events),
+            "service_account": names.of("sensor").to_string(),
+            "event_source": names.of("github").to_string(),
+            "event_name": event_name(plan),
+            "dependencies": dependencies,
+            "triggers": triggers,
+        });
+        (name, ctx)
+    };
+    let on = |role: AgentRole| names.of(&format!("on-{}", role.as_str())).to_string();
+    let mut out = Vec::new();
+
+    // Press play: `/play` by a trusted author, or a push to the base branch that changes the backlog.
+    let mut comment = base_filters(plan, "issue_comment", Some("created"));
+    comment.push(filter("body.comment.body", "^/play\\s*$"));
+    comment.push(trusted(events, "body.comment.author_association"));
+    let mut push = base_filters(plan, "push", None);
+    push.push(filter("body.ref", &format!("^refs/heads/{base}$")));
+    push.push(filter(
+        &format!("body.head_commit.modified.#(==\"{}\")", events.backlog_path),
+        &format!("^{}$", regex_literal(&events.backlog_path)),
+    ));
+    let run = json!({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"name": names.run.to_string(), "namespace": project.namespace, "labels": common_labels(plan, "run")},
+        "spec": {"workflowTemplateRef": {"name": names.orchestrator.to_string()}},
+    });
+    // One dependency per Sensor: an event may back only one dependency of a Sensor on some
+    // EventBus kinds, and a reaction with two sources is two Sensors with the same trigger.
+    for (suffix, dep, data) in [("play-comment", "comment", comment), ("play-push", "push", push)] {
+        out.push(sensor(
+            suffix,
+            vec![dependency(dep, data, not_ignored(events))],
+            vec![json!({
+                "name": "start-run",
+                "conditions": dep,
+                "kind": "k8s",
+                "operation": "create",
+                "resource": run.clone(),
+                "parameters": [],
+                "rate": {"unit": "Minute", "requests": 6},
+            })],
+        ));
+    }
+
+    // PR comments and review comments on a task's pull request.
+    let mut pr_comment = base_filters(plan, "issue_comment", Some("created"));
+    pr_comment.push(filter("body.issue.pull_request.url", "^https://.+$"));
+    pr_comment.push(filter(
+        &format!("body.issue.labels.#(name%\"{PR_LABEL_PREFIX}*\").name"),
+        &format!("^{PR_LABEL_PREFIX}{NUMBER}$"),
+    ));
+    pr_comment.push(filter_not("body.comment.body", "^/play(\\s.*)?$"));
+    pr_comment.push(trusted(events, "body.comment.author_association"));
+    let mut review = base_filters(plan, "pull_request_review_comment", Some("created"));
+    review.push(filter("body.pull_request.head.ref", &branch));
+    review.push(trusted(events, "body.comment.author_association"));
+    let fix_prefix = format!("{}-fix-", names.orchestrator);
+    out.push(sensor(
+        "pr-comment",
+        vec![dependency("comment", pr_comment, not_ignored(events))],
+        vec![create_run(
+            plan,
+            RunTrigger {
+                name: "fix-comment",
+                dependency: "comment",
+                template: on(AgentRole::PrComment),
+                name_prefix: fix_prefix.clone(),
+                name_suffix: DELIVERY_HASH,
+                number: ("dataTemplate", &number_from_labels(".Input.body.issue.labels")),
+                event_b64: "{{ .Input.body.comment.body | b64enc }}",
+            },
+        )],
+    ));
+    out.push(sensor(
+        "review-comment",
+        vec![dependency("review", review, not_ignored(events))],
+        vec![create_run(
+            plan,
+            RunTrigger {
+                name: "fix-review",
+                dependency: "review",
+                template: on(AgentRole::PrComment),
+                name_prefix: fix_prefix,
+                name_suffix: DELIVERY_HASH,
+                number: ("dataTemplate", &number_from_branch(".Input.body.pull_request.head.ref")),
+                event_b64: "{{ .Input.body.comment.body | b64enc }}",
+            },
+        )],
+    ));
+
+    // CI failures on a task's branch, scoped to the failing check or workflow run.
+    let mut check = base_filters(plan, "check_run", Some("completed"));
+    check.push(filter("body.check_run.conclusion", "^failure$"));
+    check.push(filter("body.check_run.check_suite.head_branch", &branch));
+    let mut workflow_run = base_filters(plan, "workflow_run", Some("completed"));
+    workflow_run.push(filter("body.workflow_run.conclusion", "^failure$"));
+    workflow_run.push(filter("body.workflow_run.head_branch", &branch));
+    let ci_prefix = format!("{}-ci-", names.orchestrator);
+    out.push(sensor(
+        "ci-check",
+        vec![dependency("check", check, not_ignored(events))],
+        vec![create_run(
+            plan,
+            RunTrigger {
+                name: "fix-check",
+                dependency: "check",
+                template: on(AgentRole::CiFailure),
+                name_prefix: ci_prefix.clone(),
+                name_suffix: DELIVERY_HASH,
+                number: ("dataTemplate", &number_from_branch(".Input.body.check_run.check_suite.head_branch")),
+                event_b64: "{{ .Input.body.check_run | toJson | b64enc }}",
+            },
+        )],
+    ));
+    out.push(sensor(
+        "ci-workflow-run",
+        vec![dependency("run", workflow_run, not_ignored(events))],
+        vec![create_run(
+            plan,
+            RunTrigger {
+                name: "fix-run",
+                dependency: "run",
+                template: on(AgentRole::CiFailure),
+                name_prefix: ci_prefix,
+                name_suffix: DELIVERY_HASH,
+                number: ("dataTemplate", &number_from_branch(".Input.body.workflow_run.head_branch")),
+                event_b64: "{{ .Input.body.workflow_run | toJson | b64enc }}",
+            },
+        )],
+    ));
+
+    // New issues from trusted authors: one triage per issue, whatever is delivered twice.
+    let mut issue = base_filters(plan, "issues", Some("opened"));
+    issue.push(trusted(events, "body.issue.author_association"));
+    out.push(sensor(
+        "triage",
+        vec![dependency("issue", issue, not_ignored(events))],
+        vec![create_run(
+            plan,
+            RunTrigger {
+                name: "triage-issue",
+                dependency: "issue",
+                template: on(AgentRole::Triage),
+                name_prefix: format!("{}-triage-", names.orchestrator),
+                name_suffix: "{{ .Input.body.issue.number }}",
+                number: ("dataKey", "body.issue.number"),
+                event_b64: "{{ .Input.body.issue | toJson | b64enc }}",
+            },
+        )],
+    ));
+
+    // Merge: record the fact first (durable, idempotent), then wake the waiting gate.
+    let mut merged = fact_filters(plan, "pull_request", Some("closed"));
+    merged.push(filter_bool("body.pull_request.merged", true));
+    merged.push(filter("body.pull_request.base.ref", &format!("^{base}$")));
+    merged.push(filter(
+        "body.pull_request.head.repo.full_name",
+        &format!("^{}$", regex_literal(&project.repository_slug)),
+    ));
+    merged.push(filter("body.pull_request.head.ref", &branch));
+    let number = number_from_branch(".Input.body.pull_request.head.ref");
+    let state = json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": names.state_prefix(),
+            "namespace": project.namespace,
+            "labels": {
+                "workflows.argoproj.io/configmap-type": "Parameter",
+                "app.kubernetes.io/managed-by": "pressplay",
+                "pressplay.dev/project": project.name,
+                "pressplay.dev/component": "state",
+            },
+        },
+        "data": {"merged": "true", "task-number": "", "pr": "", "merge-commit": ""},
+    });
+    let selector = format!(
+        "templateName={GATE_WAIT_TEMPLATE},inputs.parameters.gate.value=merged,inputs.parameters.task-number.value={number}"
+    );
+    out.push(sensor(
+        "merge",
+        vec![dependency("merged", merged, Vec::new())],
+        vec![
+            json!({
+                "name": "record-merged",
+                "conditions": "merged",
+                "kind": "k8s",
+                "operation": "patch",
+                "patch_strategy": "application/merge-patch+json",
+                "resource": state,
+                "parameters": [
+                    param("merged", ("dataTemplate", &number), "metadata.name", "append"),
+                    param("merged", ("dataTemplate", &number), "data.task-number", "overwrite"),
+                    param("merged", ("dataKey", "body.pull_request.number"), "data.pr", "overwrite"),
+                    param("merged", ("dataKey", "body.pull_request.merge_commit_sha"), "data.merge-commit", "overwrite"),
+                ],
+                "rate": {"unit": "Minute", "requests": 60},
+            }),
+            json!({
+                "name": "wake-merge-wait",
+                "conditions": "merged",
+                "kind": "http",
+                "url": format!("{}/api/v1/workflows/{}/{}/resume", events.argo_server, project.namespace, names.run),
+                "auth_secret": names.of("waker").to_string(),
+                "ca_secret": names.of("argo-server-ca").to_string(),
+                "payload": [param("merged", ("dataTemplate", &selector), "nodeFieldSelector", "overwrite")],
+                "rate": {"unit": "Minute", "requests": 60},
+            }),
+        ],
+    ));
+    out
+}
+
+fn event_bus(plan: &Plan, events: &Events) -> String {
+    events.event_bus.clone().unwrap_or_else(|| plan.project.name.clone())
+}
+
+/// Context of `events/eventbus.yaml.j2`, when the project brings its own EventBus.
+pub fn eventbus(plan: &Plan, events: &Events) -> Option<Value> {
+    if events.event_bus.is_some() {
+        return None;
+    }
+    Some(
+        json!({"name": plan.project.name, "namespace": plan.project.namespace, "labels": common_labels(plan, "events")}),
+    )
+}
+
+/// Context of `events/eventsource.yaml.j2`.
+pub fn eventsource(plan: &Plan, names: &Names, events: &Events) -> Value {
+    let (owner, repo) = plan.project.repository_slug.split_once('/').expect("slugs are owner/name");
+    json!({
+        "name": names.of("github").to_string(),
+        "namespace": plan.project.namespace,
+        "labels": common_labels(plan, "events"),
+        "event_bus": event_bus(plan, events),
+        "event_name": event_name(plan),
+        "owner": owner,
+        "repo": repo,
+        "events": ["check_run", "issue_comment", "issues", "pull_request", "pull_request_review_comment", "push", "workflow_run"],
+        "endpoint": format!("/github/{}", plan.project.name),
+        "port": WEBHOOK_PORT.to_string(),
+        "port_number": WEBHOOK_PORT,
+        "webhook_secret": events.webhook_secret.as_ref().map(|(name, key)| json!({"name": name, "key": key})),
+    })
+}
+
+/// Context of `common/externalsecret.yaml.j2`: the GitHub App credentials and the webhook
+/// secret, from the External Secrets Operator.
+pub fn external_secret(plan: &Plan, names: &Names, events: &Events) -> Value {
+    json!({
+        "name": names.of("github").to_string(),
+        "namespace": plan.project.namespace,
+        "labels": common_labels(plan, "events"),
+        "store": events.secret_store,
+        "remote_key": events.remote_key,
+        "keys": ["app-id", "installation-id", "private-key", "webhook-secret"],
+    })
+}
+
+/// Contexts of `workflows/remediate.yaml.j2`, one per event-driven agent.
+pub fn remediations(plan: &Plan, names: &Names) -> Vec<(String, Value)> {
+    AgentRole::REMEDIATORS
+        .iter()
+        .map(|role| {
+            let name = names.of(&format!("on-{}", role.as_str())).to_string();
+            let ctx = json!({
+                "name": name,
+                "namespace": plan.project.namespace,
+                "labels": common_labels(plan, "remediation"),
+                "role": role.as_str(),
+                "service_account": names.orchestrator_account.to_string(),
+                "stages": names.stages.to_string(),
+                "agent": agent_template(Kind::Code, *role),
+                "ttl_after_success_seconds": plan.defaults.ttl_after_success_seconds,
+                "ttl_after_failure_seconds": plan.defaults.ttl_after_failure_seconds,
+            });
+            (name, ctx)
+        })
+        .collect()
+}
