@@ -4,6 +4,7 @@
 mod cli;
 mod common;
 mod crd;
+mod events;
 mod examples;
 mod fixtures;
 mod limits;

@@ -155,7 +155,7 @@ struct RunTrigger<'a> {
 pub fn sensors(plan: &Plan, names: &Names, events: &Events) -> Vec<(String, Value)> {
     let project = &plan.project;
     let base = regex_literal(&project.base_branch);
-    let branch = format!("^{BRANCH_PREFIX}{NUMBER}(-|$)");
+    let branch = format!("^{BRANCH_PREFIX}{NUMBER}(-[A-Za-z0-9._/-]*)?$");
     let sensor = |suffix: &str, dependencies: Vec<Value>, triggers: Vec<Value>| {
         let name = names.of(suffix).to_string();
         let ctx = json!({
