@@ -336,8 +336,8 @@ impl Cluster {
         let name = object["metadata"]["name"].as_str().unwrap().to_owned();
         match operation {
             "create" => {
-                if !self.objects.contains_key(&name) {
-                    self.objects.insert(name, object);
+                if let std::collections::btree_map::Entry::Vacant(slot) = self.objects.entry(name) {
+                    slot.insert(object);
                     self.created += 1;
                 }
             }
