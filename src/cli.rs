@@ -3,6 +3,20 @@
 //! drift, 2 bad input or I/O error).
 
 use std::io::Write as _;
+
+/// `eprintln!` that ignores a closed stderr (`pressplay validate x 2>&1 | head -1`).
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `eprint!` that ignores a closed stderr.
+macro_rules! note_raw {
+    ($($arg:tt)*) => {{
+        let _ = write!(std::io::stderr(), $($arg)*);
+    }};
+}
 use std::path::{Path, PathBuf};
 
 use clap::{CommandFactory as _, Parser, Subcommand, ValueEnum};
@@ -155,7 +169,7 @@ pub fn run(cli: Cli) -> u8 {
                 Ok(planned) => {
                     report_warnings(&planned);
                     let n = planned.plan.tasks.len();
-                    eprintln!("{}: {n} task{} to run, ok", display(&input.file), if n == 1 { "" } else { "s" });
+                    note!("{}: {n} task{} to run, ok", display(&input.file), if n == 1 { "" } else { "s" });
                     0
                 }
                 Err(err) => report(&err),
@@ -199,24 +213,22 @@ fn render(file: &Path, out: Option<&Path>, check: bool, stdout: bool, options: O
         }
         let drift = output::check(&existing, &generated.files);
         if drift.is_empty() {
-            eprintln!("{} is up to date ({} files)", dir.display(), generated.files.len());
+            note!("{} is up to date ({} files)", dir.display(), generated.files.len());
             return 0;
         }
         let _ = emit(&drift.diff);
-        eprintln!(
-            "{} is stale: {} to add, {} to change, {} to remove; run `pressplay render {} -o {}`",
+        note!(
+            "{} is stale: {} to add, {} to change, {} to remove; run the same command without `--check`",
             dir.display(),
             drift.added.len(),
             drift.changed.len(),
             drift.removed.len(),
-            name,
-            dir.display()
         );
         return 1;
     }
     match output::write_tree(dir, &generated.files) {
         Ok(summary) => {
-            eprintln!(
+            note!(
                 "wrote {} file{} to {} ({} unchanged, {} removed)",
                 summary.written.len(),
                 if summary.written.len() == 1 { "" } else { "s" },
@@ -240,23 +252,28 @@ fn with_plan(input: &Input, format: Format, print: impl Fn(&Plan) -> String) -> 
     }
 }
 
-/// The path as the user wrote it, with `/` separators.
+/// The path as the user wrote it, with `/` separators and without `./` steps, so that
+/// `in.yaml` and `./in.yaml` render the same bytes.
 fn display(path: &Path) -> String {
-    path.to_string_lossy().replace('\\', "/")
+    let text = path.to_string_lossy().replace('\\', "/");
+    let parts: Vec<&str> = text.split('/').filter(|part| *part != ".").collect();
+    let joined = parts.join("/");
+    let collapsed = joined.split('/').filter(|p| !p.is_empty()).collect::<Vec<_>>().join("/");
+    if text.starts_with('/') { format!("/{collapsed}") } else { collapsed }
 }
 
 fn report_warnings(planned: &Planned) {
     if !planned.warnings.is_empty() {
-        eprint!("{}", planned.source.render(&planned.warnings));
+        note_raw!("{}", planned.source.render(&planned.warnings));
     }
 }
 
 fn report(err: &Error) -> u8 {
     match err {
         Error::Invalid { file, diagnostics } | Error::Load(crate::spec::LoadError::Invalid { file, diagnostics }) => {
-            eprint!("{}", file.render(diagnostics));
+            note_raw!("{}", file.render(diagnostics));
             let errors = diagnostics.iter().filter(|d| d.is_error()).count();
-            eprintln!("\nerror: `{}` has {errors} problem{}", file.name, if errors == 1 { "" } else { "s" });
+            note!("\nerror: `{}` has {errors} problem{}", file.name, if errors == 1 { "" } else { "s" });
             2
         }
         other => fail(&other.to_string()),
@@ -264,7 +281,7 @@ fn report(err: &Error) -> u8 {
 }
 
 fn fail(message: &str) -> u8 {
-    eprintln!("error: {message}");
+    note!("error: {message}");
     2
 }
 

@@ -117,9 +117,15 @@ impl SourceFile {
                     let number = span.line.to_string();
                     let pad = " ".repeat(number.len());
                     let _ = writeln!(out, "{pad} |");
-                    let _ = writeln!(out, "{number} | {}", printable(line_text));
-                    let start = span.column.saturating_sub(1);
-                    let rest: String = line_text.chars().skip(start).collect();
+                    // Show a window of a long line (a minified JSON file is one line).
+                    let column = span.column.saturating_sub(1);
+                    let first = column.saturating_sub(60);
+                    let shown: String = line_text.chars().skip(first).take(160).collect();
+                    let before = if first > 0 { "…" } else { "" };
+                    let after = if line_text.chars().count() > first + 160 { "…" } else { "" };
+                    let _ = writeln!(out, "{number} | {before}{}{after}", printable(&shown));
+                    let start = column - first + before.chars().count();
+                    let rest: String = line_text.chars().skip(column).take(100).collect();
                     let width = self.text.get(span.offset..span.offset + span.len).map_or(1, |s| {
                         s.lines().next().unwrap_or("").chars().count().clamp(1, rest.chars().count().max(1))
                     });

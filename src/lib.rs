@@ -98,6 +98,10 @@ fn plan_diagnostic(error: &PlanError, backlog: &spec::Backlog) -> Diagnostic {
         PlanError::NumberCollision(a, _) => {
             Diagnostic::error(error.to_string(), span_of(a)).with_hint("rename one of the two tasks")
         }
+        PlanError::TaskTooLarge(id, _) => Diagnostic::error(error.to_string(), span_of(id))
+            .with_hint("keep long specifications in the docs repository and summarise them in the backlog"),
+        PlanError::TooManyPipelines(_) => Diagnostic::error(error.to_string(), None)
+            .with_hint("use fewer distinct `pipeline` lists; tasks with the same kind and pipeline share one"),
         PlanError::ProjectName(_) | PlanError::TooManyTasks(_) => Diagnostic::error(error.to_string(), None),
     }
 }

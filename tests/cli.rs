@@ -52,6 +52,15 @@ fn render_then_check_is_clean_and_stale_check_shows_a_diff_and_writes_nothing() 
 }
 
 #[test]
+fn the_same_file_named_two_ways_renders_the_same_bytes() {
+    let ws = workspace(TWO_TASKS);
+    let out = pressplay(ws.path()).args(["render", "requirements.yaml", "-o", "deploy"]).output().unwrap();
+    assert_eq!(code(&out), 0);
+    let out = pressplay(ws.path()).args(["render", "./requirements.yaml", "-o", "deploy", "--check"]).output().unwrap();
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
 fn check_of_a_missing_directory_reports_every_file_as_added() {
     let ws = workspace(TWO_TASKS);
     let out = pressplay(ws.path()).args(["render", "requirements.yaml", "-o", "nowhere", "--check"]).output().unwrap();

@@ -122,3 +122,46 @@ fn two_hundred_tasks_stay_in_one_dag_and_two_hundred_one_do_not() {
     let nodes = root["spec"]["templates"][0]["dag"]["tasks"].as_array().unwrap();
     assert_eq!(nodes[0]["templateRef"]["name"], "pressplay-part-001");
 }
+
+#[test]
+fn a_task_too_large_for_any_object_is_an_error_not_a_broken_render() {
+    let text = format!("tasks:\n  - id: 1\n    title: Big\n    details: \"{}\"\n", "x".repeat(300 * 1024));
+    let err = render_text(&text).unwrap_err();
+    let message = crate::common::diagnostics(&err);
+    assert!(message.contains("task `1` carries") && message.contains("requirements.yaml:2:9"), "{message}");
+}
+
+#[test]
+fn too_many_distinct_pipelines_is_an_error_not_an_oversized_template() {
+    let stages = ["author", "lint", "tests", "deploy", "acceptance"];
+    let mut text = String::from("tasks:\n");
+    let mut n = 0;
+    // Ordered pairs and triples of distinct stages: far more than fit.
+    for a in stages {
+        for b in stages.iter().filter(|b| **b != a) {
+            for c in stages.iter().filter(|c| **c != a && *c != b) {
+                n += 1;
+                text.push_str(&format!("  - id: {n}\n    title: T\n    pipeline: [{a}, {b}, {c}]\n"));
+            }
+        }
+    }
+    for kind in ["code", "docs"] {
+        let with_kind = text.replace("    title: T\n", &format!("    title: T\n    kind: {kind}\n"));
+        let err = render_text(&with_kind);
+        if kind == "code" {
+            // 60 pipelines fit.
+            assert!(err.is_ok(), "{}", crate::common::diagnostics(&err.unwrap_err()));
+        }
+    }
+    let docs = text
+        .replacen("tasks:\n", "", 1)
+        .replace("  - id: ", "  - id: d")
+        .replace("    title: T\n", "    title: T\n    kind: docs\n");
+    let both = text.clone() + &docs;
+    let err = render_text(&both).unwrap_err();
+    assert!(
+        crate::common::diagnostics(&err).contains("120 different pipelines"),
+        "{}",
+        crate::common::diagnostics(&err)
+    );
+}

@@ -131,8 +131,12 @@ fn hostile_texts() -> Vec<String> {
         "quotes \" ' \\\" and a tab\there, CR\r\nLF, NUL-free control \u{1}\u{7f}\u{85}".to_owned(),
         "ünïcödé, Кириллица, 한국어, עברית \u{202e}reversed, e\u{301}, 🔒🚀 \u{2028}\u{2029}".to_owned(),
         "- item\n  - nested: yes\non: off\n'single' & <angle> #comment".to_owned(),
-        "x".repeat(100 * 1024),
     ]
+}
+
+/// 100 KB of text: one object holds about 200 KiB, so one field per task carries it.
+fn long_text() -> String {
+    "long line of text with {{ tags }} and ${vars}\n".repeat(100 * 1024 / 45)
 }
 
 #[test]
@@ -146,6 +150,8 @@ fn native_text_reaches_the_agent_byte_for_byte() {
             i + 1
         ));
     }
+    let long = long_text();
+    backlog.push_str(&format!("  - id: 100\n    title: Long\n    details: {}\n", yaml_quote(&long)));
     let generated = render_text(&backlog).unwrap_or_else(|e| panic!("{}", diagnostics(&e)));
     let briefs = briefs(&generated.files);
     for (i, text) in texts.iter().enumerate() {
@@ -154,6 +160,7 @@ fn native_text_reaches_the_agent_byte_for_byte() {
             assert_eq!(brief[field].as_str(), Some(text.as_str()), "task {} field {field}", i + 1);
         }
     }
+    assert_eq!(briefs["100"]["details"].as_str(), Some(long.as_str()));
     // Nothing of the text leaks into the manifests as text.
     for text in generated.files.values() {
         assert!(!text.contains("sprig.env"), "backlog text reached a manifest unencoded");
@@ -174,11 +181,13 @@ fn taskmaster_text_reaches_the_agent_byte_for_byte() {
             })
         })
         .collect();
+    let mut tasks = tasks;
+    tasks.push(serde_json::json!({"id": 100, "title": "Long", "details": long_text(), "status": "pending"}));
     let json = serde_json::json!({"master": {"tasks": tasks}});
     let generated = render_text(&escape_c1(&serde_json::to_string_pretty(&json).unwrap()))
         .unwrap_or_else(|e| panic!("{}", diagnostics(&e)));
     let compared = assert_texts_arrive(&source_tasks(&json), &briefs(&generated.files));
-    assert_eq!(compared, texts.len() * 5);
+    assert_eq!(compared, texts.len() * 5 + 2);
 }
 
 /// JSON leaves DEL and the C1 controls raw, and YAML (which also reads JSON files) does not
@@ -324,6 +333,30 @@ fn requirements_reach_the_coderun_as_base64() {
     assert_eq!(task_2["secrets"][0]["keys"][0]["API_KEY"], "PAYMENTS_API_KEY");
     assert_eq!(task_2["environment"]["LOG_LEVEL"], "debug");
     assert!(stages.to_string().contains("taskRequirements"));
+}
+
+#[test]
+fn docs_tasks_take_no_requirements_argument() {
+    let text =
+        "tasks:\n  - id: 1\n    title: Docs\n    kind: docs\n    requirements:\n      environment:\n        A: b\n";
+    let generated = render_text(text).unwrap_or_else(|e| panic!("{}", diagnostics(&e)));
+    let orchestrator = &generated.files["workflowtemplates/pressplay.yaml"];
+    assert!(!orchestrator.contains("name: \"requirements\""), "DocsRuns have no taskRequirements field");
+}
+
+#[test]
+fn subtasks_of_finished_or_held_tasks_do_not_run_as_tasks() {
+    let json = r#"{"master": {"tasks": [
+        {"id": 1, "title": "Done", "status": "done", "subtasks": [{"id": 1, "title": "A"}]},
+        {"id": 2, "title": "Deferred", "status": "deferred", "subtasks": [{"id": 1, "title": "B", "status": "pending"}]},
+        {"id": 3, "title": "Open", "status": "pending", "subtasks": [{"id": 1, "title": "C"}, {"id": 2, "title": "D", "status": "done"}]}
+    ]}}"#;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("tasks.json"), json).unwrap();
+    let mut options = pressplay::Options::default();
+    options.load.subtasks_as_tasks = true;
+    let generated = pressplay::generate(&dir.path().join("tasks.json"), "tasks.json", &options).unwrap();
+    assert_eq!(scheduled(&generated), ["3.1", "3"]);
 }
 
 #[test]

@@ -164,7 +164,17 @@ pub enum PlanError {
     /// More tasks than three levels of nesting can hold.
     #[error("{0} tasks is more than one orchestrator can hold (8,000,000)")]
     TooManyTasks(usize),
+    /// One task's text alone is too large for a Kubernetes object.
+    #[error("task `{0}` carries {1} KiB of text and requirements into the manifests; one object may hold about {max} KiB", max = chunk::MAX_DAG_BYTES / 1024)]
+    TaskTooLarge(TaskId, usize),
+    /// More distinct (kind, pipeline) pairs than one WorkflowTemplate has room for.
+    #[error("the backlog uses {0} different pipelines; at most {MAX_CHAINS} fit in one stages template")]
+    TooManyPipelines(usize),
 }
+
+/// Chains the stages WorkflowTemplate holds room for (two templates each, beside the agent and
+/// gate templates, within Argo's 200 templates per spec).
+pub const MAX_CHAINS: usize = 90;
 
 /// Formats a cycle path with arrows and backticks, as diagnostics show it.
 pub fn format_cycle(path: &[TaskId]) -> String {
@@ -246,7 +256,20 @@ pub fn build(backlog: &Backlog) -> Result<Plan, Vec<PlanError>> {
         })
         .collect();
 
-    // 6. Chunking.
+    // 6. Chunking, after checking that every task and the set of chains fit at all.
+    if chains.len() > MAX_CHAINS {
+        return Err(vec![PlanError::TooManyPipelines(chains.len())]);
+    }
+    let too_large: Vec<PlanError> = tasks
+        .iter()
+        .filter_map(|task| {
+            let bytes = node_bytes(task, &tasks, &chains[task.chain], &project);
+            (bytes > chunk::MAX_DAG_BYTES).then(|| PlanError::TaskTooLarge(task.id.clone(), bytes / 1024))
+        })
+        .collect();
+    if !too_large.is_empty() {
+        return Err(too_large);
+    }
     let dags = chunk_dags(&project, &tasks, &chains).map_err(|e| vec![e])?;
 
     // 7. Figures.

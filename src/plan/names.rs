@@ -74,19 +74,33 @@ pub fn node_names(ids: &[TaskId]) -> Vec<K8sName> {
     for s in &slugs {
         *counts.entry(s.as_str()).or_default() += 1;
     }
-    ids.iter()
+    let hashed = |id: &TaskId, s: &str, keep: usize, hex: usize| {
+        let kept = s[..s.len().min(keep)].trim_end_matches('-');
+        let hash = &hex_sha256(id.as_str())[..hex];
+        if kept.is_empty() { format!("t--{hash}") } else { format!("t-{kept}--{hash}") }
+    };
+    let mut names: Vec<String> = ids
+        .iter()
         .zip(&slugs)
         .map(|(id, s)| {
-            let text = if !s.is_empty() && s.len() + 2 <= MAX_NODE_LEN && counts[s.as_str()] == 1 {
+            if !s.is_empty() && s.len() + 2 <= MAX_NODE_LEN && counts[s.as_str()] == 1 {
                 format!("t-{s}")
             } else {
-                let kept = s[..s.len().min(SLUG_KEEP)].trim_end_matches('-');
-                let hash = &hex_sha256(id.as_str())[..8];
-                if kept.is_empty() { format!("t--{hash}") } else { format!("t-{kept}--{hash}") }
-            };
-            K8sName::new(text).expect("node names are built from [a-z0-9-] only")
+                hashed(id, s, SLUG_KEEP, 8)
+            }
         })
-        .collect()
+        .collect();
+    // Eight hex digits collide once in about 4 billion pairs; those few get a longer hash.
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for name in &names {
+        *seen.entry(name.clone()).or_default() += 1;
+    }
+    for (index, name) in names.iter_mut().enumerate() {
+        if seen[name.as_str()] > 1 {
+            *name = hashed(&ids[index], &slugs[index], 10, 32);
+        }
+    }
+    names.into_iter().map(|text| K8sName::new(text).expect("node names are built from [a-z0-9-] only")).collect()
 }
 
 /// The integer a task is known by in CodeRun `spec.taskId`: the id itself when it is an integer,

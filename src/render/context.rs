@@ -393,7 +393,7 @@ pub fn dag(plan: &Plan, names: &Names, index: usize) -> DagCtx {
                         .zip(values)
                         .map(|(name, value)| ParamCtx { name, value, config_map: None })
                         .collect();
-                    if let Some(requirements) = &task.requirements {
+                    if let Some(requirements) = task.requirements.as_ref().filter(|_| task.kind == Kind::Code) {
                         parameters.push(ParamCtx {
                             name: REQUIREMENTS_PARAM,
                             value: requirements.clone(),

@@ -128,7 +128,7 @@ fn parse_with(source: SourceFile, options: &LoadOptions, requirements: Option<St
             Err(diagnostics) => return Err(LoadError::Invalid { file: source, diagnostics }),
         }
     } else {
-        match serde_saphyr::from_str::<raw::RawBacklog>(&source.text) {
+        match serde_saphyr::from_str_with_options::<raw::RawBacklog>(&source.text, crate::spec::yaml_options()) {
             Ok(raw) => (raw, Vec::new()),
             Err(err) => {
                 let diagnostic = yaml_error(&source, &err);
@@ -148,6 +148,17 @@ fn parse_with(source: SourceFile, options: &LoadOptions, requirements: Option<St
     let (backlog, more) = validate::validate(raw, &source, &validate_options);
     problems.extend(more);
     Ok(Loaded { backlog, source, problems })
+}
+
+/// Parser options: serde-saphyr's defaults cap a document at 250,000 nodes, which a backlog of
+/// 10,000 tasks with subtasks passes; these limits still stop a runaway file.
+pub fn yaml_options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_events: 100_000_000,
+            max_nodes: 50_000_000,
+        },
+    }
 }
 
 /// Turns a YAML or shape error into a diagnostic at its position, in our message style.

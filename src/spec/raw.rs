@@ -282,6 +282,8 @@ pub enum RawId {
     Text(String),
     /// `id: 3.2`: a YAML float, which has no faithful text form.
     Float(f64),
+    /// `id: yes`: YAML reads `y`, `yes`, `on`, `true` (and their opposites) as booleans.
+    Bool(bool),
 }
 
 impl JsonSchema for RawId {
@@ -316,6 +318,9 @@ impl<'de> Deserialize<'de> for RawId {
             }
             fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<RawId, E> {
                 Ok(RawId::Float(v))
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<RawId, E> {
+                Ok(RawId::Bool(v))
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawId, E> {
                 Ok(RawId::Text(v.to_owned()))

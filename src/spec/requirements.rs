@@ -64,7 +64,7 @@ pub fn load(path: &std::path::Path, display_name: &str) -> Result<String, super:
     let text = std::fs::read_to_string(path)
         .map_err(|source| super::LoadError::Io { path: display_name.to_owned(), source })?;
     let source = SourceFile::new(display_name, text);
-    let parsed: RawRequirements = match serde_saphyr::from_str(&source.text) {
+    let parsed: RawRequirements = match serde_saphyr::from_str_with_options(&source.text, crate::spec::yaml_options()) {
         Ok(parsed) => parsed,
         Err(err) => {
             let diagnostic = super::yaml_error(&source, &err);

@@ -3,7 +3,9 @@
 /// Returns the candidate closest to `word`, if it is close enough to be a plausible typo.
 /// Ties go to the first candidate, so callers pass candidates in a stable order.
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let limit = (word.chars().count() / 3).max(1);
+    // One edit for words of two characters or more; a one-character word has no plausible typo.
+    let length = word.chars().count();
+    let limit = if length < 2 { 0 } else { (length / 3).max(1) };
     let mut best: Option<((usize, usize, bool), &str)> = None;
     for candidate in candidates {
         let distance = edit_distance(word, candidate);

@@ -18,9 +18,10 @@ pub struct TaskId(String);
 
 impl TaskId {
     /// Builds an id from an integer the user wrote.
+    /// Integers above [`MAX_INTEGER_ID`] are kept as text ids, as if they had been quoted.
     pub fn from_integer(value: i64) -> Result<Self, String> {
-        if !(0..=MAX_INTEGER_ID).contains(&value) {
-            return Err(format!("task id `{value}` is out of range; integer ids go from 0 to {MAX_INTEGER_ID}"));
+        if value < 0 {
+            return Err(format!("task id `{value}` is negative"));
         }
         Ok(Self(value.to_string()))
     }
@@ -163,7 +164,8 @@ mod tests {
             assert!(TaskId::parse(bad).is_err(), "{bad:?} was accepted");
         }
         assert!(TaskId::from_integer(-1).is_err());
-        assert!(TaskId::from_integer(MAX_INTEGER_ID + 1).is_err());
+        assert_eq!(TaskId::from_integer(MAX_INTEGER_ID + 1).unwrap().as_integer(), None, "kept as text");
+        assert_eq!(TaskId::from_integer(MAX_INTEGER_ID + 1), TaskId::parse("1000000000000"));
     }
 
     #[test]

@@ -132,7 +132,8 @@ impl<'de> Deserialize<'de> for TmFile {
 /// Reads a Task Master file into the native raw model, choosing `tag` (default `master`).
 /// Returns the backlog and the warnings, or the diagnostics that stop it.
 pub fn read(source: &SourceFile, tag: Option<&str>) -> Result<(RawBacklog, Vec<Diagnostic>), Vec<Diagnostic>> {
-    let file: TmFile = serde_saphyr::from_str(&source.text).map_err(|err| vec![super::yaml_error(source, &err)])?;
+    let file: TmFile = serde_saphyr::from_str_with_options(&source.text, crate::spec::yaml_options())
+        .map_err(|err| vec![super::yaml_error(source, &err)])?;
     let mut warnings = Vec::new();
     let tasks = match file {
         TmFile::Flat(tasks) | TmFile::Bare(tasks) => {
@@ -256,9 +257,31 @@ fn split_dependencies(deps: Vec<Spanned<RawId>>) -> Vec<Spanned<RawId>> {
     out
 }
 
-/// True when the text looks like a Task Master file rather than a native backlog: JSON whose
-/// top level is an object or a list (a native backlog is YAML with a `tasks:` key and, in
-/// practice, never written as a JSON document).
+/// True when the text is a Task Master file rather than a native backlog: valid JSON whose top
+/// level is a list, or an object without the native format's own keys (`project`, `defaults`,
+/// `events`). A native backlog in YAML flow style (`{tasks: [...]}`) is not JSON.
 pub fn looks_like_taskmaster(text: &str) -> bool {
-    matches!(text.trim_start_matches('\u{feff}').trim_start().as_bytes().first(), Some(b'{' | b'['))
+    let text = text.trim_start_matches('\u{feff}').trim_start();
+    if !matches!(text.as_bytes().first(), Some(b'{' | b'[')) {
+        return false;
+    }
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Array(_)) => true,
+        Ok(serde_json::Value::Object(map)) => !["project", "defaults", "events"].iter().any(|k| map.contains_key(*k)),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_like_taskmaster;
+
+    #[test]
+    fn detects_the_format_by_content() {
+        assert!(looks_like_taskmaster(r#"{"master": {"tasks": []}}"#));
+        assert!(looks_like_taskmaster("[]"));
+        assert!(!looks_like_taskmaster("tasks: []"));
+        assert!(!looks_like_taskmaster("{project: {name: x}, tasks: []}"), "YAML flow style is native");
+        assert!(!looks_like_taskmaster(r#"{"project": {"name": "x"}, "tasks": []}"#), "native keys mean native");
+    }
 }

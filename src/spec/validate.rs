@@ -317,13 +317,18 @@ impl Checker<'_> {
         let parsed = match &raw.value {
             RawId::Integer(value) => TaskId::from_integer(*value),
             RawId::Text(text) => TaskId::parse(text),
-            RawId::Float(value) => Err(format!("task id `{value}` is a number with a fraction")),
+            RawId::Float(value) => Err(format!("task id `{value}` is read as a number that is not a whole number")),
+            RawId::Bool(value) => Err(format!(
+                "task id is read as the boolean `{value}` (YAML reads `y`, `yes`, `on` as true and `n`, `no`, `off` as false)"
+            )),
         };
         match parsed {
             Ok(id) => Some(id),
             Err(message) => {
                 let hint = match &raw.value {
-                    RawId::Float(_) => "quote it to make it a string, such as `\"3.2\"`".to_owned(),
+                    RawId::Float(_) | RawId::Bool(_) => {
+                        "quote it to make it a string, such as `\"3.2\"` or `\"yes\"`".to_owned()
+                    }
                     _ => ID_HINT.to_owned(),
                 };
                 self.error(message, &raw.referenced, Some(hint));
@@ -614,6 +619,7 @@ impl Checker<'_> {
                 RawId::Integer(n) => n.to_string(),
                 RawId::Text(text) => text.trim().to_owned(),
                 RawId::Float(f) => f.to_string(),
+                RawId::Bool(b) => b.to_string(),
             };
             let prefix = format!("{parent}.");
             let full_text = if local.starts_with(&prefix) { local.clone() } else { format!("{prefix}{local}") };
@@ -657,6 +663,7 @@ impl Checker<'_> {
                     RawId::Integer(n) => n.to_string(),
                     RawId::Text(t) => t.trim().to_owned(),
                     RawId::Float(f) => f.to_string(),
+                    RawId::Bool(b) => b.to_string(),
                 };
                 let sibling = subs.iter().position(|s| s.group == sub.group && s.depth == sub.depth && s.local == text);
                 let by_full = subs.iter().position(|s| s.id.as_str() == text);
@@ -764,6 +771,9 @@ fn expand_subtasks(tasks: Vec<Task>) -> Vec<Task> {
     for mut task in tasks {
         let subtasks = std::mem::take(&mut task.subtasks);
         for sub in &subtasks {
+            // A step of a task that is done, dropped, deferred or blocked shares its fate.
+            let status =
+                if task.status.scheduling() == crate::spec::Scheduling::Run { sub.status } else { task.status };
             let mut dependencies = task.dependencies.clone();
             for dep in &sub.dependencies {
                 if !dependencies.contains(dep) {
@@ -781,7 +791,7 @@ fn expand_subtasks(tasks: Vec<Task>) -> Vec<Task> {
                 kind: task.kind,
                 pipeline: task.pipeline.clone(),
                 priority: task.priority,
-                status: sub.status,
+                status,
                 subtasks: Vec::new(),
                 requirements: task.requirements.clone(),
             });
