@@ -127,13 +127,20 @@ pub fn write_tree(dir: &Path, files: &BTreeMap<String, String>) -> Result<WriteS
     let parent = dir.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     fs::create_dir_all(&parent).map_err(io_err(&parent))?;
     let file_name = dir.file_name().map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
-    let staging = tempfile::Builder::new()
-        .prefix(&format!(".{file_name}.pressplay-"))
-        .tempdir_in(&parent)
-        .map_err(io_err(&parent))?;
+    let staging = match tempfile::Builder::new().prefix(&format!(".{file_name}.pressplay-")).tempdir_in(&parent) {
+        Ok(staging) => staging,
+        // The parent is not writable (a writable `deploy/` in a read-only checkout): replace
+        // file by file instead, each file atomically.
+        Err(_) if dir.is_dir() => return write_in_place(&dir, files, &existing, summary),
+        Err(err) => return Err(io_err(&parent)(err)),
+    };
     let stage = staging.path();
     for rel in &existing.dirs {
-        fs::create_dir_all(stage.join(rel)).map_err(io_err(&stage.join(rel)))?;
+        let target = stage.join(rel);
+        fs::create_dir_all(&target).map_err(io_err(&target))?;
+        // Directories that are not ours keep their permissions.
+        let permissions = fs::metadata(dir.join(rel)).map_err(io_err(&dir.join(rel)))?.permissions();
+        fs::set_permissions(&target, permissions).map_err(io_err(&target))?;
     }
     for rel in &existing.foreign {
         link_foreign(&dir.join(rel), &stage.join(rel))?;
@@ -148,13 +155,50 @@ pub fn write_tree(dir: &Path, files: &BTreeMap<String, String>) -> Result<WriteS
     if dir.exists() {
         let permissions = fs::metadata(&dir).map_err(io_err(&dir))?.permissions();
         fs::set_permissions(stage, permissions).map_err(io_err(stage))?;
-        exchange(stage, &dir)?;
+        if exchange(stage, &dir).is_err() {
+            // A mount point cannot be swapped (EBUSY): replace file by file instead.
+            drop(staging);
+            return write_in_place(&dir, files, &existing, summary);
+        }
         // `staging` now holds the old tree and is removed when dropped.
     } else {
         let stage = staging.keep();
         let permissions = default_dir_permissions(&parent)?;
         fs::set_permissions(&stage, permissions).map_err(io_err(&stage))?;
         fs::rename(&stage, &dir).map_err(io_err(&dir))?;
+    }
+    Ok(summary)
+}
+
+/// The fallback when the directory itself cannot be swapped: every changed file is written to a
+/// temporary file beside it and renamed over it, then stale generated files are removed. Each
+/// file is atomic; the tree as a whole is not.
+fn write_in_place(
+    dir: &Path,
+    files: &BTreeMap<String, String>,
+    existing: &Existing,
+    summary: WriteSummary,
+) -> Result<WriteSummary, WriteError> {
+    use std::io::Write as _;
+    for (rel, text) in files {
+        if existing.generated.get(rel) == Some(text) {
+            continue;
+        }
+        let target = dir.join(rel);
+        let folder = target.parent().expect("files live in the tree");
+        fs::create_dir_all(folder).map_err(io_err(folder))?;
+        let mut temp = tempfile::NamedTempFile::new_in(folder).map_err(io_err(folder))?;
+        temp.write_all(text.as_bytes()).map_err(io_err(&target))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            // A temporary file is private (0600); a generated manifest is not.
+            fs::set_permissions(temp.path(), fs::Permissions::from_mode(0o644)).map_err(io_err(&target))?;
+        }
+        temp.persist(&target).map_err(|e| io_err(&target)(e.error))?;
+    }
+    for rel in &summary.removed {
+        fs::remove_file(dir.join(rel)).map_err(io_err(&dir.join(rel)))?;
     }
     Ok(summary)
 }
