@@ -15,10 +15,12 @@
 //!   and `\UXXXXXXXX` make the JSON invalid and fail the pass), the "nested tag" rule, unknown tags written
 //!   back, strictness (`Replace(…, false)`, `ReplaceStrictAny` with `tasks`/`steps`, the
 //!   `.outputs.artifacts.` exception);
-//! * expression tags: `\u003c`/`\u003e`/`\u0026` undone, one JSON level unescaped (a failure is a hard error),
-//!   a parse error is a hard error even when unresolved tags are allowed, missing identifiers leave the tag in
-//!   place unless a strict prefix matches, runtime errors and nil results leave it in place when allowed, the
-//!   result is escaped once with `encoding/json` rules (HTML-safe) for the JSON level the tag sits in;
+//! * expression tags, as `expressionReplaceStrict` in v4 does them: `\u003c`/`\u003e`/`\u0026` undone, one
+//!   JSON level unescaped, a parse error is a hard error even when unresolved tags are allowed; the
+//!   identifiers (names and member paths, children first) are checked: a missing one that matches a strict
+//!   prefix is an error ("X is missing"), any other missing one leaves the tag in place for a later pass, and
+//!   with nothing missing a runtime error or a nil result is a hard error (the Python model leaves those in
+//!   place); the result is escaped once with `encoding/json` rules (HTML-safe) for the JSON level it sits in;
 //! * the passes for a Workflow created from a WorkflowTemplate: P0 (global arguments), P1/P1' (DAG or steps
 //!   template), P2 (each task or step, strict for `tasks`/`steps`), P3/P3' (the leaf, argument values
 //!   included), `setOwnerReference` (first YAML document only), P4 (the pod JSON with `ARGO_TEMPLATE`
@@ -31,9 +33,10 @@
 //!
 //! Simplified, on purpose:
 //! * expr: only literals, `+`, dotted names, `a['b']`, and calls to `toJson`, `asInt`, `asFloat` and
-//!   `sprig.{b64enc,b64dec,upper,lower,trim,trimPrefix,trimSuffix,replace,repeat,getHostByName}`. Other
-//!   syntax that is balanced is treated as a runtime error (left in place when allowed), unbalanced syntax as
-//!   a parse error. `getHostByName` returns `127.0.0.1` instead of making a DNS lookup in the controller.
+//!   `sprig.{b64enc,b64dec,upper,lower,trim,trimPrefix,trimSuffix,replace,repeat,getHostByName}`. For other
+//!   syntax that is balanced, identifiers are read off the tokens: if one is missing the tag stays, otherwise
+//!   the pass returns an "outside the modelled subset" error (Argo would evaluate it there). Unbalanced syntax
+//!   is a parse error. `getHostByName` returns `127.0.0.1` instead of making a DNS lookup in the controller.
 //! * `b64dec` decodes invalid UTF-8 lossily (Go keeps the bytes; `encoding/json` then writes U+FFFD).
 //! * Go's `unicode.IsPrint` is approximated: controls, non-ASCII spaces, line and paragraph separators, format
 //!   characters, private use, noncharacters and the unassigned planes 4 to 14 are non-printable; other
@@ -671,7 +674,7 @@ enum Token {
 
 #[derive(Debug)]
 enum Expr {
-    Literal(ExprValueLiteral),
+    Literal(ExprValue),
     Name(String),
     Member(Box<Expr>, String),
     Index(Box<Expr>, Box<Expr>),
@@ -679,14 +682,19 @@ enum Expr {
     Add(Box<Expr>, Box<Expr>),
 }
 
-#[derive(Clone, Debug)]
-enum ExprValueLiteral {
-    Nil,
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-    Str(String),
-}
+/// The sprig functions the model evaluates.
+const SPRIG_FUNCTIONS: &[&str] = &[
+    "sprig.b64enc",
+    "sprig.b64dec",
+    "sprig.upper",
+    "sprig.lower",
+    "sprig.trim",
+    "sprig.trimPrefix",
+    "sprig.trimSuffix",
+    "sprig.replace",
+    "sprig.repeat",
+    "sprig.getHostByName",
+];
 
 /// The environment `util/expr/env.GetFuncMap` builds: dotted names expanded into nested maps (a name that also
 /// has children keeps only the children), plus the functions.
@@ -710,69 +718,136 @@ fn expression_env(vars: &Vars) -> BTreeMap<String, ExprValue> {
             current.insert(last.to_string(), ExprValue::Str(vars[name].clone()));
         }
     }
-    let sprig = [
-        "b64enc",
-        "b64dec",
-        "upper",
-        "lower",
-        "trim",
-        "trimPrefix",
-        "trimSuffix",
-        "replace",
-        "repeat",
-        "getHostByName",
-    ];
-    let sprig_names: [&'static str; 10] = [
-        "sprig.b64enc",
-        "sprig.b64dec",
-        "sprig.upper",
-        "sprig.lower",
-        "sprig.trim",
-        "sprig.trimPrefix",
-        "sprig.trimSuffix",
-        "sprig.replace",
-        "sprig.repeat",
-        "sprig.getHostByName",
-    ];
-    let sprig_map = sprig.iter().zip(sprig_names).map(|(short, full)| (short.to_string(), ExprValue::Func(full)));
-    root.insert("sprig".into(), ExprValue::Map(sprig_map.collect()));
+    let sprig =
+        SPRIG_FUNCTIONS.iter().map(|full| (full.trim_start_matches("sprig.").to_string(), ExprValue::Func(full)));
+    root.insert("sprig".into(), ExprValue::Map(sprig.collect()));
     for function in ["toJson", "asInt", "asFloat", "jsonpath"] {
         root.insert(function.into(), ExprValue::Func(function));
     }
     root
 }
 
+/// `expressionReplaceStrict`: unescape one JSON level, parse (a failure is always an error), collect the
+/// identifiers; a missing one that matches a strict prefix is an error, any other missing one leaves the tag
+/// for a later pass; with nothing missing the expression must evaluate to a non-nil value.
 fn expression_tag(raw: &str, env: &BTreeMap<String, ExprValue>, strictness: Strictness) -> Result<String, String> {
     let fixed = raw.replace("\\u003c", "<").replace("\\u003e", ">").replace("\\u0026", "&");
-    let left_in_place = || format!("{{{{={fixed}}}}}");
-    let source = json_unescape(&fixed).map_err(|e| format!("failed to evaluate expression: {e}"))?;
-    let parsed = match parse_expression(source.trim()) {
-        Ok(parsed) => parsed,
+    let source = json_unescape(&fixed).map_err(|e| format!("failed to unmarshall JSON expression: {e}"))?;
+    let source = source.trim();
+    let parsed = parse_expression(source);
+    let identifiers = match &parsed {
+        Ok(expr) => {
+            let mut identifiers = Vec::new();
+            collect_identifiers(expr, &mut identifiers);
+            identifiers
+        }
+        Err(ParseError::Unsupported(_)) => identifiers_from_tokens(&lex_expression(source).unwrap_or_default()),
         Err(ParseError::Syntax(e)) => return Err(format!("failed to evaluate expression: {e}")),
-        Err(ParseError::Unsupported(e)) if strictness == Strictness::Lenient => {
-            let _ = e;
-            return Ok(left_in_place());
-        }
-        Err(ParseError::Unsupported(e)) => return Err(format!("failed to evaluate expression: {e}")),
     };
-    match evaluate(&parsed, env) {
-        Ok(ExprValue::Nil) if strictness == Strictness::Lenient => Ok(left_in_place()),
-        Ok(ExprValue::Nil) => Err(format!("failed to evaluate expression {fixed:?}")),
-        Ok(value) => match expr_to_json(&value) {
-            Ok(text) => Ok(match text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
-                Some(inner) if matches!(value, ExprValue::Str(_)) => inner.to_string(),
-                _ => go_quote_inner(&text),
-            }),
-            Err(_) if strictness == Strictness::Lenient => Ok(left_in_place()),
-            Err(e) => Err(format!("failed to marshal evaluated expression: {e}")),
-        },
-        Err(ExprError::Missing(name)) if strictness.is_strict_for(&name) => {
-            Err(format!("failed to evaluate expression: {name} is missing"))
-        }
-        Err(ExprError::Missing(_)) => Ok(left_in_place()),
-        Err(ExprError::Runtime(_)) if strictness == Strictness::Lenient => Ok(left_in_place()),
-        Err(ExprError::Runtime(e)) => Err(format!("failed to evaluate expression: {e}")),
+    let missing: Vec<&String> = identifiers.iter().filter(|id| !env_has(env, id)).collect();
+    if let Some(id) = missing.iter().find(|id| strictness.is_strict_for(id)) {
+        return Err(format!("failed to evaluate expression: {id} is missing"));
     }
+    if !missing.is_empty() {
+        // `expressionReplaceCore(…, allowUnresolved=true)`: in the modelled subset a missing name always
+        // fails to compile or run, so the tag is written back for a later pass.
+        return Ok(format!("{{{{={fixed}}}}}"));
+    }
+    let expr = parsed.map_err(|e| match e {
+        ParseError::Syntax(e) | ParseError::Unsupported(e) => {
+            format!("expression {source:?} is outside the modelled subset, and Argo would evaluate it here: {e}")
+        }
+    })?;
+    let value = evaluate(&expr, env).map_err(|e| match e {
+        ExprError::Missing(name) => format!("failed to evaluate expression: cannot fetch {name}"),
+        ExprError::Runtime(e) => format!("failed to evaluate expression: {e}"),
+    })?;
+    if matches!(value, ExprValue::Nil) {
+        return Err(format!("failed to evaluate expression {fixed:?}"));
+    }
+    let text = expr_to_json(&value).map_err(|e| format!("failed to marshal evaluated expression: {e}"))?;
+    Ok(match text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+        Some(inner) => inner.to_string(),
+        None => go_quote_inner(&text),
+    })
+}
+
+/// expr's identifiers in `ast.Walk` order (children first): names, and dotted paths of member chains.
+fn collect_identifiers(expr: &Expr, out: &mut Vec<String>) {
+    fn push(id: String, out: &mut Vec<String>) {
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    match expr {
+        Expr::Literal(_) => {}
+        Expr::Name(name) => push(name.clone(), out),
+        Expr::Member(base, _) => {
+            collect_identifiers(base, out);
+            if let Some(path) = dotted_name(expr) {
+                push(path, out);
+            }
+        }
+        Expr::Index(base, index) => {
+            collect_identifiers(base, out);
+            collect_identifiers(index, out);
+            if let (Some(path), Expr::Literal(ExprValue::Str(key))) = (dotted_name(base), index.as_ref()) {
+                push(format!("{path}.{key}"), out);
+            }
+        }
+        Expr::Call(function, args) => {
+            collect_identifiers(function, out);
+            for arg in args {
+                collect_identifiers(arg, out);
+            }
+        }
+        Expr::Add(left, right) => {
+            collect_identifiers(left, out);
+            collect_identifiers(right, out);
+        }
+    }
+}
+
+/// An approximation for syntax outside the subset: each name and each `.name` chain after it.
+fn identifiers_from_tokens(tokens: &[Token]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < tokens.len() {
+        let after_dot = i > 0 && (tokens[i - 1] == Token::Punct('.') || tokens[i - 1] == Token::Operator("?.".into()));
+        match &tokens[i] {
+            Token::Ident(name)
+                if !after_dot
+                    && !["true", "false", "nil"].contains(&name.as_str())
+                    && !WORD_OPERATORS.contains(&name.as_str()) =>
+            {
+                let mut path = name.clone();
+                out.push(path.clone());
+                while let (Some(Token::Punct('.')), Some(Token::Ident(next))) = (tokens.get(i + 1), tokens.get(i + 2)) {
+                    path = format!("{path}.{next}");
+                    out.push(path.clone());
+                    i += 2;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out.dedup();
+    out
+}
+
+/// `hasVarInEnv` over the expanded environment.
+fn env_has(env: &BTreeMap<String, ExprValue>, id: &str) -> bool {
+    let mut current = env;
+    let parts: Vec<&str> = id.split('.').collect();
+    for (i, part) in parts.iter().enumerate() {
+        match current.get(*part) {
+            Some(_) if i + 1 == parts.len() => return true,
+            Some(ExprValue::Map(next)) => current = next,
+            _ => return false,
+        }
+    }
+    false
 }
 
 fn expr_to_json(value: &ExprValue) -> Result<String, String> {
@@ -932,10 +1007,9 @@ fn parse_expression(source: &str) -> Result<Expr, ParseError> {
     let mut balanced = true;
     for token in &tokens {
         match token {
-            Token::Punct('(' | '[') | Token::Operator(_) if matches!(token, Token::Operator(o) if o != "{") => {}
             Token::Punct('(' | '[') => depth += 1,
-            Token::Operator(o) if o == "{" => depth += 1,
             Token::Punct(')' | ']') => depth -= 1,
+            Token::Operator(o) if o == "{" => depth += 1,
             Token::Operator(o) if o == "}" => depth -= 1,
             _ => {}
         }
@@ -1035,15 +1109,15 @@ impl ExprParser<'_> {
         let token = self.peek().cloned().ok_or("unexpected end of expression")?;
         let expr = match token {
             Token::Ident(name) => match name.as_str() {
-                "true" => Expr::Literal(ExprValueLiteral::Bool(true)),
-                "false" => Expr::Literal(ExprValueLiteral::Bool(false)),
-                "nil" => Expr::Literal(ExprValueLiteral::Nil),
+                "true" => Expr::Literal(ExprValue::Bool(true)),
+                "false" => Expr::Literal(ExprValue::Bool(false)),
+                "nil" => Expr::Literal(ExprValue::Nil),
                 _ if WORD_OPERATORS.contains(&name.as_str()) => return Err(format!("unexpected token {name}")),
                 _ => Expr::Name(name),
             },
-            Token::Str(s) => Expr::Literal(ExprValueLiteral::Str(s)),
-            Token::Int(i) => Expr::Literal(ExprValueLiteral::Int(i)),
-            Token::Float(f) => Expr::Literal(ExprValueLiteral::Float(f)),
+            Token::Str(s) => Expr::Literal(ExprValue::Str(s)),
+            Token::Int(i) => Expr::Literal(ExprValue::Int(i)),
+            Token::Float(f) => Expr::Literal(ExprValue::Float(f)),
             Token::Punct('(') => {
                 self.at += 1;
                 let inner = self.expression()?;
@@ -1079,13 +1153,7 @@ fn evaluate(expr: &Expr, env: &BTreeMap<String, ExprValue>) -> Result<ExprValue,
         }
     }
     match expr {
-        Expr::Literal(literal) => Ok(match literal.clone() {
-            ExprValueLiteral::Nil => ExprValue::Nil,
-            ExprValueLiteral::Bool(b) => ExprValue::Bool(b),
-            ExprValueLiteral::Int(i) => ExprValue::Int(i),
-            ExprValueLiteral::Float(f) => ExprValue::Float(f),
-            ExprValueLiteral::Str(s) => ExprValue::Str(s),
-        }),
+        Expr::Literal(value) => Ok(value.clone()),
         Expr::Name(_) => unreachable!("names are resolved above"),
         Expr::Member(base, field) => match evaluate(base, env)? {
             ExprValue::Map(map) => map.get(field).cloned().ok_or(ExprError::Missing(field.clone())),
@@ -1329,8 +1397,7 @@ fn order_container(value: &Value, name: &str) -> Value {
     let mut map = reorder(value, CONTAINER_FIELDS);
     map.entry("name").or_insert_with(|| Value::String(name.into()));
     map.entry("resources").or_insert_with(|| json!({}));
-    let map = reorder(&Value::Object(map), CONTAINER_FIELDS);
-    let mut map = map;
+    let mut map = reorder(&Value::Object(map), CONTAINER_FIELDS);
     if let Some(Value::Array(env)) = map.get_mut("env") {
         for var in env {
             *var = Value::Object(reorder(var, ENV_FIELDS));
@@ -1581,7 +1648,9 @@ impl<'a> Runner<'a> {
                             .ok_or_else(|| format!("WorkflowTemplate {wanted} not found"))?;
                         (found, reference["template"].as_str().unwrap_or_default().to_string())
                     }
-                    (None, None) => return Err(format!("task {} has no template (inline is not modelled)", task["name"])),
+                    (None, None) => {
+                        return Err(format!("task {} has no template (inline is not modelled)", task["name"]));
+                    }
                 };
                 self.execute(target_owner, &target, &task_args)?;
             }
@@ -1654,7 +1723,8 @@ fn first_yaml_document(text: &str) -> &str {
     let mut offset = 0;
     for (i, line) in text.split_inclusive('\n').enumerate() {
         let bare = line.trim_end_matches(['\n', '\r']);
-        let is_marker = |m: &str| bare == m || bare.starts_with(&format!("{m} ")) || bare.starts_with(&format!("{m}\t"));
+        let is_marker =
+            |m: &str| bare == m || bare.starts_with(&format!("{m} ")) || bare.starts_with(&format!("{m}\t"));
         if is_marker("---") || is_marker("...") {
             if i == 0 || text[start..offset].trim().is_empty() {
                 start = offset + line.len();
@@ -1677,8 +1747,7 @@ pub fn pod_pass(template: &Value, globals: &Vars) -> Result<(Value, Value), Stri
         Some(artifacts) => json!({"artifacts": artifacts}),
         None => json!({}),
     };
-    let main = order_container(template.get("container").or(template.get("script")).unwrap_or(&json!({})), "main");
-    let mut main = main;
+    let mut main = order_container(template.get("container").or(template.get("script")).unwrap_or(&json!({})), "main");
     main["name"] = json!("main");
     let pod = json!({"spec": {"containers": [
         {"name": "wait", "env": [{"name": "ARGO_TEMPLATE", "value": go_json(&simple)}], "resources": {}},
@@ -1709,7 +1778,7 @@ pub fn kubectl_objects(manifest: &str) -> Result<Vec<Value>, String> {
 /// The kubelet's expansion of a container's `env`: `$(NAME)` of an earlier variable is replaced, `$$` becomes
 /// `$`, anything else stays.
 pub fn kubelet_env(env: &Value) -> BTreeMap<String, String> {
-    let mut done = BTreeMap::new();
+    let mut done: BTreeMap<String, String> = BTreeMap::new();
     for var in env.as_array().into_iter().flatten() {
         let raw = var["value"].as_str().unwrap_or_default();
         let mut out = String::new();
@@ -1717,9 +1786,9 @@ pub fn kubelet_env(env: &Value) -> BTreeMap<String, String> {
         while let Some(dollar) = rest.find('$') {
             out.push_str(&rest[..dollar]);
             let after = &rest[dollar..];
-            if after.starts_with("$$") {
+            if let Some(after_escape) = after.strip_prefix("$$") {
                 out.push('$');
-                rest = &after[2..];
+                rest = after_escape;
             } else if let Some(inner) = after.strip_prefix("$(")
                 && let Some(close) = inner.find(')')
                 && let Some(value) = done.get(&inner[..close])
@@ -1883,7 +1952,7 @@ fn sjson_set(node: &mut Value, parts: &[PathPart], leaf: Value) -> Result<(), St
 /// The bytes sjson writes for a string value: `json.Marshal` (HTML-safe) when the text has a quote, a
 /// backslash, a control character or a non-ASCII byte; otherwise the bytes between plain quotes.
 pub fn sjson_literal(value: &str) -> String {
-    let must_marshal = value.bytes().any(|b| b < b' ' || b > 0x7f || b == b'"' || b == b'\\');
+    let must_marshal = value.bytes().any(|b| !(b' '..=0x7f).contains(&b) || b == b'"' || b == b'\\');
     if must_marshal { go_json_string(value) } else { format!("\"{value}\"") }
 }
 
@@ -2193,7 +2262,11 @@ fn go_is_empty(value: &Value) -> bool {
 
 fn go_function(name: &str, args: &[Value]) -> Result<Value, String> {
     let arity = |n: usize| {
-        if args.len() == n { Ok(()) } else { Err(format!("wrong number of args for {name}: want {n} got {}", args.len())) }
+        if args.len() == n {
+            Ok(())
+        } else {
+            Err(format!("wrong number of args for {name}: want {n} got {}", args.len()))
+        }
     };
     let text = |s: String| Ok(Value::String(s));
     match name {
@@ -2474,10 +2547,14 @@ fn single_char_matches(node: &Node, c: char) -> bool {
 
 type Continuation<'k> = &'k dyn Fn(usize) -> Option<usize>;
 
-fn match_node(node: &Node, s: &[char], i: usize, then: Continuation) -> Option<usize> {
+fn match_node(node: &Node, s: &[char], i: usize, then: Continuation<'_>) -> Option<usize> {
     match node {
         Node::Char(_) | Node::Any | Node::Class(..) => {
-            if i < s.len() && single_char_matches(node, s[i]) { then(i + 1) } else { None }
+            if i < s.len() && single_char_matches(node, s[i]) {
+                then(i + 1)
+            } else {
+                None
+            }
         }
         Node::Start => (i == 0).then(|| then(i)).flatten(),
         Node::End => (i == s.len()).then(|| then(i)).flatten(),
@@ -2494,11 +2571,7 @@ fn match_node(node: &Node, s: &[char], i: usize, then: Continuation) -> Option<u
                 if n < *min {
                     return None;
                 }
-                if *greedy {
-                    (*min..=n).rev().find_map(|k| then(i + k))
-                } else {
-                    (*min..=n).find_map(|k| then(i + k))
-                }
+                if *greedy { (*min..=n).rev().find_map(|k| then(i + k)) } else { (*min..=n).find_map(|k| then(i + k)) }
             } else {
                 match_repeat(inner, *min, *max, *greedy, 0, s, i, then)
             }
@@ -2506,7 +2579,7 @@ fn match_node(node: &Node, s: &[char], i: usize, then: Continuation) -> Option<u
     }
 }
 
-fn match_sequence(items: &[Node], s: &[char], i: usize, then: Continuation) -> Option<usize> {
+fn match_sequence(items: &[Node], s: &[char], i: usize, then: Continuation<'_>) -> Option<usize> {
     match items.split_first() {
         None => then(i),
         Some((first, rest)) => match_node(first, s, i, &|j| match_sequence(rest, s, j, then)),
@@ -2522,7 +2595,7 @@ fn match_repeat(
     count: usize,
     s: &[char],
     i: usize,
-    then: Continuation,
+    then: Continuation<'_>,
 ) -> Option<usize> {
     let more = || {
         if max.is_some_and(|m| count >= m) {
@@ -2695,7 +2768,8 @@ fn strictness_decides_what_an_unresolved_tag_does() {
 
 #[test]
 fn expression_tags_are_evaluated_and_escaped_once() {
-    let map = vars(&[("workflow.name", "wf-1"), ("inputs.parameters.c", "a \"q\" <b>\nc"), ("inputs.parameters", "[]")]);
+    let map =
+        vars(&[("workflow.name", "wf-1"), ("inputs.parameters.c", "a \"q\" <b>\nc"), ("inputs.parameters", "[]")]);
     let text = r#"{"u":"{{=sprig.upper(workflow.name)}}","j":"{{=toJson(inputs.parameters.c)}}"}"#;
     let out = parse_json(&substitute(text, &map, true).unwrap()).unwrap();
     assert_eq!(out["u"], "WF-1");
@@ -2703,16 +2777,23 @@ fn expression_tags_are_evaluated_and_escaped_once() {
     // A quote inside the expression arrives JSON-escaped and is unescaped before parsing.
     let quoted = r#"{"x":"{{=sprig.replace(\"-\", \"+\", workflow.name)}}"}"#;
     assert_eq!(parse_json(&substitute(quoted, &map, true).unwrap()).unwrap()["x"], "wf+1");
-    // Missing names and unmodelled (but balanced) syntax stay for a later pass; a parse error never does.
-    let later = r#"{"x":"{{=workflow.parameters.later}}","y":"{{=a ? b : c}}"}"#;
+    // Missing names stay for a later pass (also in syntax outside the modelled subset); a parse error never
+    // does, nor a runtime error or a nil result when nothing is missing.
+    let later = r#"{"x":"{{=workflow.parameters.later}}","y":"{{=a ? b : c}}","z":"{{=sprig.nope(workflow.name)}}"}"#;
     assert_eq!(substitute(later, &map, true).unwrap(), later);
+    for failing in [r#"{"x":"{{=sprig.upper(1)}}"}"#, r#"{"x":"{{=nil}}"}"#, r#"{"x":"{{=1 + 'a'}}"}"#] {
+        let err = substitute(failing, &map, true).unwrap_err();
+        assert!(err.starts_with("failed to evaluate expression"), "{failing}: {err}");
+    }
+    let err = substitute(r#"{"x":"{{=workflow.name == 'wf-1'}}"}"#, &map, true).unwrap_err();
+    assert!(err.contains("outside the modelled subset"), "{err}");
     for broken in [r#"{"x":"{{= (}}"}"#, r#"{"x":"{{=}}"}"#, r#"{"x":"{{=a b}}"}"#] {
         let err = substitute(broken, &map, true).unwrap_err();
         assert!(err.starts_with("failed to evaluate expression"), "{broken}: {err}");
     }
     let strict = r#"{"x":"{{=tasks.a.outputs.result + 'x'}}"}"#;
     let err = substitute_with(strict, &map, true, TASKS_AND_STEPS).unwrap_err();
-    assert_eq!(err, "failed to evaluate expression: tasks.a.outputs.result is missing");
+    assert_eq!(err, "failed to evaluate expression: tasks is missing");
     // Index syntax for names that are not identifiers.
     let index = r#"{"x":"{{=inputs.parameters['c'] + '!'}}"}"#;
     assert_eq!(parse_json(&substitute(index, &map, true).unwrap()).unwrap()["x"], "a \"q\" <b>\nc!");
@@ -2730,18 +2811,17 @@ fn second_order_injection_through_a_parameter_value() {
     // The kubelet expands `$(VAR)` of earlier variables and turns `$$` into `$`.
     let env = run_one(&workflow_template(None, Some(ENV_TAG)), "$(TOKEN) $$5 $(NOPE)").unwrap();
     assert_eq!(env.env()["C"], "tok $5 $(NOPE)");
-    // The same through `run_dag_task`, with `{{workflow.parameters}}` (every argument as JSON).
+    // The same through `run_dag_task`.
     let template = json!({"name": "show", "inputs": {"parameters": [{"name": "c"}]},
         "container": {"image": "a", "env": [{"name": "C", "value": "{{inputs.parameters.c}}"}]}});
-    let done = run_dag_task(
-        &template,
-        &[("c", "{{workflow.parameters.comment}}")],
-        &[("comment", "all={{workflow.parameters}}"), ("secret", "S3")],
-    )
-    .unwrap();
-    let value = done.pointer("/container/env/0/value").unwrap().as_str().unwrap();
-    assert!(value.starts_with("all=[{\"name\":\"comment\""), "{value}");
-    assert!(value.contains(r#"{"name":"secret","value":"S3"}"#), "{value}");
+    let task_args = [("c", "{{workflow.parameters.comment}}")];
+    let done =
+        run_dag_task(&template, &task_args, &[("comment", "s={{workflow.parameters.secret}}"), ("secret", "S3")]);
+    assert_eq!(done.unwrap().pointer("/container/env/0/value").unwrap(), "s=S3");
+    // `{{workflow.parameters}}` (all arguments as JSON) re-inserts itself in every pass, so one such tag is
+    // still there in the pod pass, where its quotes are escaped once too few.
+    let done = run_dag_task(&template, &task_args, &[("comment", "all={{workflow.parameters}}"), ("secret", "S3")]);
+    assert!(done.unwrap_err().starts_with("ARGO_TEMPLATE is no longer valid JSON"));
 }
 
 #[test]
@@ -2788,7 +2868,7 @@ fn decoded_text_reaches_the_pod_pass_and_swaps_the_manifest() {
     assert_eq!(objects.len(), 1);
     assert_eq!(objects[0]["metadata"]["name"], "swapped");
     // Each pass peels one layer of a self-unwrapping value, so the last layer fires in P4.
-    let mut layered = MANIFEST_SWAP.to_string();
+    let mut layered = swap.clone();
     for _ in 0..3 {
         layered = format!("{{{{=sprig.b64dec('{}')}}}}", b64(&layered));
     }
@@ -2872,7 +2952,8 @@ fn data_templates_of_the_research_evaluate_like_go() {
     }});
     let encoded = go_template("{{ .Input.body.comment.body | b64enc }}", &event).unwrap();
     assert_eq!(BASE64.decode(encoded).unwrap(), b"please run task/t-12-fix now\n\"quoted\" {{x}}");
-    let task = r#"{{ .Input.body.branch | regexFind "^task/t-[a-z0-9-]+" | trimPrefix "task/" | trimSuffix "-docs-v2" }}"#;
+    let task =
+        r#"{{ .Input.body.branch | regexFind "^task/t-[a-z0-9-]+" | trimPrefix "task/" | trimSuffix "-docs-v2" }}"#;
     assert_eq!(go_template(task, &event).unwrap(), "t-7");
     let inside = r#"{{ .Input.body.comment.body | regexFind "task/t-[0-9]+(-[a-z]+)?" }}"#;
     assert_eq!(go_template(inside, &event).unwrap(), "task/t-12-fix");
@@ -2966,6 +3047,7 @@ fn error_kind(message: &str) -> &'static str {
         ("invalid JSON", "invalid-json"),
         ("failed to resolve", "unresolved"),
         ("failed to evaluate", "expression"),
+        ("failed to unmarshall", "expression"),
         ("was not supplied", "not-supplied"),
     ] {
         if message.contains(needle) {
@@ -2990,7 +3072,8 @@ fn matches_the_python_model() {
         workflow_template(None, Some(ENV_TAG)),
         workflow_template(None, Some("pre {{inputs.parameters.comment}} {{pod.name}} {{workflow.parameters.secret}}")),
     ];
-    let mut comments = hostile_inputs();
+    // The 100 KB input is cut to 2 KB here: the Python model takes seconds per case on it.
+    let mut comments: Vec<String> = hostile_inputs().into_iter().map(|c| c.chars().take(2_000).collect()).collect();
     comments.extend(
         [
             "{{workflow.parameters.comment}}",
@@ -3006,15 +3089,21 @@ fn matches_the_python_model() {
             "a}}b{{c",
             "}} {{",
             "$(TOKEN)$$(TOKEN)$$$",
+            "see {{tasks.a.outputs.result}}",
+            "{{steps.s.outputs.parameters.p}}",
+            "{{tasks.a.outputs.artifacts.x}}",
+            "{{=tasks.a.outputs.result}}",
         ]
         .map(String::from),
     );
-    for text in hostile_inputs().iter().take(8) {
-        comments.push(b64(text));
-    }
+    let encoded: Vec<String> = comments.iter().map(|c| b64(c)).collect();
     let mut cases = Vec::new();
-    for template in &templates {
-        for comment in &comments {
+    for (i, template) in templates.iter().enumerate() {
+        // The two b64dec manifests only see base64: sprig's error text for other input is Go's, not Python's.
+        let decodes = i == 3 || i == 4;
+        for comment in
+            if decodes { encoded.iter().collect::<Vec<_>>() } else { comments.iter().chain(&encoded).collect() }
+        {
             cases.push(json!({"template": template, "comment": comment}));
         }
     }
@@ -3023,14 +3112,15 @@ fn matches_the_python_model() {
         return;
     };
     assert_eq!(answers.len(), cases.len());
-    let mut compared = 0;
+    let mut outcomes: BTreeMap<&str, usize> = BTreeMap::new();
     for (case, answer) in cases.iter().zip(&answers) {
         let comment = case["comment"].as_str().unwrap();
         let mine = run_one(&case["template"], comment);
         let label = format!("template {} / comment {:?}", shorten(&go_json(&case["template"])), shorten(comment));
         match (&mine, answer.get("error")) {
             (Err(e), Some(theirs)) => {
-                assert_eq!(error_kind(e), error_kind(theirs.as_str().unwrap()), "{label}: {e} vs {theirs}")
+                assert_eq!(error_kind(e), error_kind(theirs.as_str().unwrap()), "{label}: {e} vs {theirs}");
+                *outcomes.entry(error_kind(e)).or_default() += 1;
             }
             (Err(e), None) => panic!("{label}: only this model fails: {e}"),
             (Ok(_), Some(theirs)) => panic!("{label}: only the Python model fails: {theirs}"),
@@ -3046,7 +3136,9 @@ fn matches_the_python_model() {
                 }
             }
         }
-        compared += 1;
+        if mine.is_ok() {
+            *outcomes.entry("same output").or_default() += 1;
+        }
     }
-    eprintln!("compared {compared} cases with the Python model");
+    eprintln!("the Python model agrees on {} cases: {outcomes:?}", cases.len());
 }

@@ -1,12 +1,14 @@
 //! The one integration test binary (one link step): fixtures, CLI runs, properties, limits,
 //! the committed examples, and the checks that need `../shared/` (skipped when it is absent).
 
+mod argo_model;
 mod cli;
 mod common;
 mod crd;
 mod events;
 mod examples;
 mod fixtures;
+mod injection;
 mod limits;
 mod props;
 mod shared;
