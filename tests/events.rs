@@ -308,6 +308,7 @@ fn event_data_reaches_workflows_only_in_safe_forms() {
             for parameter in parameters.chain(payload) {
                 let src = &parameter["src"];
                 let safe = if let Some(key) = src["dataKey"].as_str() {
+                    // A pull request number: a JSON number, or the empty default.
                     key.ends_with(".number") || key.ends_with("merge_commit_sha")
                 } else {
                     let template = src["dataTemplate"].as_str().unwrap();
@@ -373,10 +374,12 @@ fn trigger_object(trigger: &Value, event: &Value) -> (String, Value) {
             (_, Some(template)) => evaluate(template, event),
             _ => unreachable!(),
         };
-        let dest: Vec<&str> = parameter["dest"].as_str().unwrap().split('.').collect();
+        // sjson paths escape dots in keys with a backslash.
+        let dest_text = parameter["dest"].as_str().unwrap().replace("\\.", "\u{0}");
+        let dest: Vec<String> = dest_text.split('.').map(|p| p.replace('\u{0}', ".")).collect();
         let slot = dest.iter().fold(&mut resource, |at, key| match key.parse::<usize>() {
             Ok(i) => &mut at[i],
-            Err(_) => &mut at[*key],
+            Err(_) => &mut at[key.as_str()],
         });
         match parameter["operation"].as_str().unwrap_or("overwrite") {
             "append" => *slot = Value::from(format!("{}{value}", slot.as_str().unwrap_or_default())),

@@ -20,6 +20,8 @@ pub const LABEL_REPOSITORY: &str = "pressplay.dev/repository";
 pub const LABEL_TASK: &str = "pressplay.dev/task";
 /// Task number label key (the CodeRun `taskId`; the correlation key of events).
 pub const LABEL_TASK_NUMBER: &str = "pressplay.dev/task-number";
+/// Pull request label key (on workflows that events start).
+pub const LABEL_PR: &str = "pressplay.dev/pr";
 /// The suspend template a merge wake-up targets.
 pub const GATE_WAIT_TEMPLATE: &str = "gate-wait";
 /// Stage label key.

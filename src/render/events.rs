@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::plan::Plan;
 use crate::plan::names::{BRANCH_PREFIX, PR_LABEL_PREFIX};
-use crate::render::context::{GATE_WAIT_TEMPLATE, Names, agent_template, common_labels};
+use crate::render::context::{GATE_WAIT_TEMPLATE, LABEL_PR, LABEL_TASK_NUMBER, Names, agent_template, common_labels};
 use crate::spec::{AgentRole, Events, Kind};
 
 /// Port the EventSource listens on.
@@ -109,33 +109,47 @@ fn param(dependency: &str, source: (&str, &str), dest: &str, operation: &str) ->
 /// A trigger that creates a Workflow from `template`, named `<name_prefix><suffix>` where the
 /// suffix comes from the event, with the arguments `task-number` and `event`.
 fn create_run(plan: &Plan, spec: RunTrigger<'_>) -> Value {
+    let labels = common_labels(plan, "remediation");
     let resource = json!({
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Workflow",
         "metadata": {
             "name": format!("{}0", spec.name_prefix),
             "namespace": plan.project.namespace,
-            "labels": common_labels(plan, "remediation"),
+            "labels": labels,
         },
         "spec": {
             "workflowTemplateRef": {"name": spec.template},
             "arguments": {"parameters": [
                 {"name": "task-number", "value": "0"},
                 {"name": "event", "value": ""},
+                {"name": "pr", "value": ""},
             ]},
         },
     });
+    let mut parameters = vec![
+        param(
+            spec.dependency,
+            ("dataTemplate", &format!("{}{}", spec.name_prefix, spec.name_suffix)),
+            "metadata.name",
+            "overwrite",
+        ),
+        param(spec.dependency, spec.number, "spec.arguments.parameters.0.value", "overwrite"),
+        param(spec.dependency, ("dataTemplate", spec.event_b64), "spec.arguments.parameters.1.value", "overwrite"),
+    ];
+    if let Some(pr) = spec.pr {
+        // Not every check run belongs to a pull request: then the label stays empty.
+        let mut pr_param = param(spec.dependency, ("dataKey", pr), "spec.arguments.parameters.2.value", "overwrite");
+        pr_param["default"] = Value::from("");
+        parameters.push(pr_param);
+    }
     json!({
         "name": spec.name,
         "conditions": spec.dependency,
         "kind": "k8s",
         "operation": "create",
         "resource": resource,
-        "parameters": [
-            param(spec.dependency, ("dataTemplate", &format!("{}{}", spec.name_prefix, spec.name_suffix)), "metadata.name", "overwrite"),
-            param(spec.dependency, spec.number, "spec.arguments.parameters.0.value", "overwrite"),
-            param(spec.dependency, ("dataTemplate", spec.event_b64), "spec.arguments.parameters.1.value", "overwrite"),
-        ],
+        "parameters": parameters,
         "rate": {"unit": "Minute", "requests": 30},
     })
 }
@@ -149,6 +163,8 @@ struct RunTrigger<'a> {
     name_suffix: &'a str,
     number: (&'a str, &'a str),
     event_b64: &'a str,
+    /// Where the event keeps the pull request number, when it has one.
+    pr: Option<&'a str>,
 }
 
 /// Every Sensor, as `(name, context)`.
@@ -234,6 +250,7 @@ pub fn sensors(plan: &Plan, names: &Names, events: &Events) -> Vec<(String, Valu
                 name_suffix: DELIVERY_HASH,
                 number: ("dataTemplate", &number_from_labels(".Input.body.issue.labels")),
                 event_b64: "{{ .Input.body.comment.body | b64enc }}",
+                pr: Some("body.issue.number"),
             },
         )],
     ));
@@ -250,6 +267,7 @@ pub fn sensors(plan: &Plan, names: &Names, events: &Events) -> Vec<(String, Valu
                 name_suffix: DELIVERY_HASH,
                 number: ("dataTemplate", &number_from_branch(".Input.body.pull_request.head.ref")),
                 event_b64: "{{ .Input.body.comment.body | b64enc }}",
+                pr: Some("body.pull_request.number"),
             },
         )],
     ));
@@ -275,6 +293,7 @@ pub fn sensors(plan: &Plan, names: &Names, events: &Events) -> Vec<(String, Valu
                 name_suffix: DELIVERY_HASH,
                 number: ("dataTemplate", &number_from_branch(".Input.body.check_run.check_suite.head_branch")),
                 event_b64: "{{ .Input.body.check_run | toJson | b64enc }}",
+                pr: Some("body.check_run.pull_requests.0.number"),
             },
         )],
     ));
@@ -291,6 +310,7 @@ pub fn sensors(plan: &Plan, names: &Names, events: &Events) -> Vec<(String, Valu
                 name_suffix: DELIVERY_HASH,
                 number: ("dataTemplate", &number_from_branch(".Input.body.workflow_run.head_branch")),
                 event_b64: "{{ .Input.body.workflow_run | toJson | b64enc }}",
+                pr: Some("body.workflow_run.pull_requests.0.number"),
             },
         )],
     ));
@@ -311,6 +331,7 @@ pub fn sensors(plan: &Plan, names: &Names, events: &Events) -> Vec<(String, Valu
                 name_suffix: "{{ .Input.body.issue.number }}",
                 number: ("dataKey", "body.issue.number"),
                 event_b64: "{{ .Input.body.issue | toJson | b64enc }}",
+                pr: None,
             },
         )],
     ));
@@ -437,6 +458,10 @@ pub fn remediations(plan: &Plan, names: &Names) -> Vec<(String, Value)> {
                 "service_account": names.orchestrator_account.to_string(),
                 "stages": names.stages.to_string(),
                 "agent": agent_template(Kind::Code, *role),
+                "run_labels": {
+                    LABEL_TASK_NUMBER: "{{workflow.parameters.task-number}}",
+                    LABEL_PR: "{{workflow.parameters.pr}}",
+                },
                 "ttl_after_success_seconds": plan.defaults.ttl_after_success_seconds,
                 "ttl_after_failure_seconds": plan.defaults.ttl_after_failure_seconds,
             });
