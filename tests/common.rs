@@ -14,6 +14,17 @@ pub fn shared() -> Option<PathBuf> {
     dir.join("DESIGN.md").exists().then_some(dir)
 }
 
+/// Runs `../shared/argo-schemas/validate.sh --fail-on-warnings` on a directory; true when it
+/// finds nothing. Its findings go to the test's output.
+pub fn argo_validator_passes(shared: &Path, dir: &Path) -> bool {
+    std::process::Command::new(shared.join("argo-schemas/validate.sh"))
+        .args(["-q", "--fail-on-warnings"])
+        .arg(dir)
+        .status()
+        .expect("validate.sh runs")
+        .success()
+}
+
 /// Renders a backlog file in memory; `display` is the name written into headers.
 pub fn render_file(path: &Path, display: &str) -> Result<pressplay::Generated, pressplay::Error> {
     pressplay::generate(path, display, &pressplay::Options::default())

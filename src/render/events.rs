@@ -224,7 +224,11 @@ pub fn sensors(plan: &Plan, names: &Names, events: &Events) -> Vec<(String, Valu
         ));
     }
 
-    // PR comments and review comments on a task's pull request.
+    // The reactions that start an event-driven agent: one Sensor each, one trigger each.
+    let comment_number = number_from_labels(".Input.body.issue.labels");
+    let review_number = number_from_branch(".Input.body.pull_request.head.ref");
+    let check_number = number_from_branch(".Input.body.check_run.check_suite.head_branch");
+    let run_number = number_from_branch(".Input.body.workflow_run.head_branch");
     let mut pr_comment = base_filters(plan, "issue_comment", Some("created"));
     pr_comment.push(filter("body.issue.pull_request.url", "^https://.+$"));
     pr_comment.push(filter(
@@ -236,42 +240,6 @@ pub fn sensors(plan: &Plan, names: &Names, events: &Events) -> Vec<(String, Valu
     let mut review = base_filters(plan, "pull_request_review_comment", Some("created"));
     review.push(filter("body.pull_request.head.ref", &branch));
     review.push(trusted(events, "body.comment.author_association"));
-    let fix_prefix = format!("{}-fix-", names.orchestrator);
-    out.push(sensor(
-        "pr-comment",
-        vec![dependency("comment", pr_comment, not_ignored(events))],
-        vec![create_run(
-            plan,
-            RunTrigger {
-                name: "fix-comment",
-                dependency: "comment",
-                template: on(AgentRole::PrComment),
-                name_prefix: fix_prefix.clone(),
-                name_suffix: DELIVERY_HASH,
-                number: ("dataTemplate", &number_from_labels(".Input.body.issue.labels")),
-                event_b64: "{{ .Input.body.comment.body | b64enc }}",
-                pr: Some("body.issue.number"),
-            },
-        )],
-    ));
-    out.push(sensor(
-        "review-comment",
-        vec![dependency("review", review, not_ignored(events))],
-        vec![create_run(
-            plan,
-            RunTrigger {
-                name: "fix-review",
-                dependency: "review",
-                template: on(AgentRole::PrComment),
-                name_prefix: fix_prefix,
-                name_suffix: DELIVERY_HASH,
-                number: ("dataTemplate", &number_from_branch(".Input.body.pull_request.head.ref")),
-                event_b64: "{{ .Input.body.comment.body | b64enc }}",
-                pr: Some("body.pull_request.number"),
-            },
-        )],
-    ));
-
     // CI failures on a task's branch, scoped to the failing check or workflow run.
     let mut check = base_filters(plan, "check_run", Some("completed"));
     check.push(filter("body.check_run.conclusion", "^failure$"));
@@ -279,62 +247,90 @@ pub fn sensors(plan: &Plan, names: &Names, events: &Events) -> Vec<(String, Valu
     let mut workflow_run = base_filters(plan, "workflow_run", Some("completed"));
     workflow_run.push(filter("body.workflow_run.conclusion", "^failure$"));
     workflow_run.push(filter("body.workflow_run.head_branch", &branch));
-    let ci_prefix = format!("{}-ci-", names.orchestrator);
-    out.push(sensor(
-        "ci-check",
-        vec![dependency("check", check, not_ignored(events))],
-        vec![create_run(
-            plan,
-            RunTrigger {
-                name: "fix-check",
-                dependency: "check",
-                template: on(AgentRole::CiFailure),
-                name_prefix: ci_prefix.clone(),
-                name_suffix: DELIVERY_HASH,
-                number: ("dataTemplate", &number_from_branch(".Input.body.check_run.check_suite.head_branch")),
-                event_b64: "{{ .Input.body.check_run | toJson | b64enc }}",
-                pr: Some("body.check_run.pull_requests.0.number"),
-            },
-        )],
-    ));
-    out.push(sensor(
-        "ci-workflow-run",
-        vec![dependency("run", workflow_run, not_ignored(events))],
-        vec![create_run(
-            plan,
-            RunTrigger {
-                name: "fix-run",
-                dependency: "run",
-                template: on(AgentRole::CiFailure),
-                name_prefix: ci_prefix,
-                name_suffix: DELIVERY_HASH,
-                number: ("dataTemplate", &number_from_branch(".Input.body.workflow_run.head_branch")),
-                event_b64: "{{ .Input.body.workflow_run | toJson | b64enc }}",
-                pr: Some("body.workflow_run.pull_requests.0.number"),
-            },
-        )],
-    ));
-
     // New issues from trusted authors: one triage per issue, whatever is delivered twice.
     let mut issue = base_filters(plan, "issues", Some("opened"));
     issue.push(trusted(events, "body.issue.author_association"));
-    out.push(sensor(
-        "triage",
-        vec![dependency("issue", issue, not_ignored(events))],
-        vec![create_run(
-            plan,
-            RunTrigger {
-                name: "triage-issue",
-                dependency: "issue",
-                template: on(AgentRole::Triage),
-                name_prefix: format!("{}-triage-", names.orchestrator),
-                name_suffix: "{{ .Input.body.issue.number }}",
-                number: ("dataKey", "body.issue.number"),
-                event_b64: "{{ .Input.body.issue | toJson | b64enc }}",
-                pr: None,
-            },
-        )],
-    ));
+
+    let fix = format!("{}-fix-", names.orchestrator);
+    let ci = format!("{}-ci-", names.orchestrator);
+    let triage = format!("{}-triage-", names.orchestrator);
+    let reactions = [
+        // (Sensor, dependency, filters, trigger, role, run name prefix and suffix, task number,
+        //  event as base64, pull request number)
+        (
+            "pr-comment",
+            "comment",
+            pr_comment,
+            "fix-comment",
+            AgentRole::PrComment,
+            &fix,
+            DELIVERY_HASH,
+            ("dataTemplate", comment_number.as_str()),
+            "{{ .Input.body.comment.body | b64enc }}",
+            Some("body.issue.number"),
+        ),
+        (
+            "review-comment",
+            "review",
+            review,
+            "fix-review",
+            AgentRole::PrComment,
+            &fix,
+            DELIVERY_HASH,
+            ("dataTemplate", review_number.as_str()),
+            "{{ .Input.body.comment.body | b64enc }}",
+            Some("body.pull_request.number"),
+        ),
+        (
+            "ci-check",
+            "check",
+            check,
+            "fix-check",
+            AgentRole::CiFailure,
+            &ci,
+            DELIVERY_HASH,
+            ("dataTemplate", check_number.as_str()),
+            "{{ .Input.body.check_run | toJson | b64enc }}",
+            Some("body.check_run.pull_requests.0.number"),
+        ),
+        (
+            "ci-workflow-run",
+            "run",
+            workflow_run,
+            "fix-run",
+            AgentRole::CiFailure,
+            &ci,
+            DELIVERY_HASH,
+            ("dataTemplate", run_number.as_str()),
+            "{{ .Input.body.workflow_run | toJson | b64enc }}",
+            Some("body.workflow_run.pull_requests.0.number"),
+        ),
+        (
+            "triage",
+            "issue",
+            issue,
+            "triage-issue",
+            AgentRole::Triage,
+            &triage,
+            "{{ .Input.body.issue.number }}",
+            ("dataKey", "body.issue.number"),
+            "{{ .Input.body.issue | toJson | b64enc }}",
+            None,
+        ),
+    ];
+    for (suffix, dep, data, trigger, role, prefix, name_suffix, number, event_b64, pr) in reactions {
+        let run = RunTrigger {
+            name: trigger,
+            dependency: dep,
+            template: on(role),
+            name_prefix: prefix.clone(),
+            name_suffix,
+            number,
+            event_b64,
+            pr,
+        };
+        out.push(sensor(suffix, vec![dependency(dep, data, not_ignored(events))], vec![create_run(plan, run)]));
+    }
 
     // Merge: record the fact first (durable, idempotent), then wake the waiting gate.
     let mut merged = fact_filters(plan, "pull_request", Some("closed"));
