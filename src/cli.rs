@@ -61,6 +61,10 @@ pub struct Input {
     /// Repository (`owner/name` or URL), replacing `project.repository`.
     #[arg(long, value_name = "REPO")]
     pub repository: Option<String>,
+    /// A directory of agent profiles (`<role>.yaml`) that override the built-in ones and the
+    /// backlog's `profiles:`, field by field.
+    #[arg(long, value_name = "DIR")]
+    pub profiles: Option<PathBuf>,
 }
 
 impl Input {
@@ -74,6 +78,7 @@ impl Input {
             insecure_webhook: self.insecure_webhook,
             project_name: self.project.clone(),
             repository: self.repository.clone(),
+            profiles: self.profiles.clone(),
         }
     }
 }

@@ -40,8 +40,9 @@ fn filled_manifests() -> Vec<(String, Value)> {
     }
     let kinds: std::collections::BTreeSet<&str> = out.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(kinds.into_iter().collect::<Vec<_>>(), ["CodeRun", "DocsRun"]);
-    // One template per (kind, role): five stages for each kind, and the three event-driven agents.
-    assert_eq!(out.len(), 13);
+    // One template per (kind, role): five stages for code, four for docs (nothing to deploy),
+    // and the three event-driven agents.
+    assert_eq!(out.len(), 12);
     out
 }
 

@@ -33,6 +33,8 @@ pub struct Plan {
     pub requirements: Option<String>,
     /// GitHub events, when enabled.
     pub events: Option<crate::spec::Events>,
+    /// Every agent role's profile.
+    pub profiles: BTreeMap<crate::spec::AgentRole, crate::spec::profile::Profile>,
     /// Tasks in schedule order.
     pub tasks: Vec<PlannedTask>,
     /// One chain template per distinct (kind, pipeline), sorted by name.
@@ -280,6 +282,7 @@ pub fn build(backlog: &Backlog) -> Result<Plan, Vec<PlanError>> {
         defaults: backlog.defaults.clone(),
         requirements: backlog.requirements.clone(),
         events: backlog.events.clone(),
+        profiles: backlog.profiles.clone(),
         tasks,
         chains,
         dags,

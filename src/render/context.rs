@@ -187,6 +187,22 @@ pub struct AgentCtx {
     pub labels: BTreeMap<String, String>,
     /// Whether the resource gets `taskRequirements`.
     pub requirements: bool,
+    /// CodeRun `promptModification` (checked: no `{{`, `}}` or control characters).
+    pub prompt_modification: String,
+    /// CodeRun `localTools`, comma-separated.
+    pub local_tools: String,
+    /// CodeRun `remoteTools`, comma-separated.
+    pub remote_tools: String,
+    /// `cpu=...,memory=...` for the resources annotation.
+    pub resources: String,
+    /// `activeDeadlineSeconds` of this agent's step.
+    pub timeout_seconds: u64,
+    /// Retries of this agent's step after infrastructure errors.
+    pub retries: u32,
+    /// The quality gates the agent owns, as base64 of a JSON list.
+    pub gates_b64: String,
+    /// `OTEL_RESOURCE_ATTRIBUTES`, with Argo tags for the task and run.
+    pub otel_attributes: String,
 }
 
 /// A semaphore reference.
@@ -228,13 +244,28 @@ pub fn agent_template(kind: Kind, role: AgentRole) -> String {
     format!("{kind}-{}", role.as_str())
 }
 
-/// Every (kind, role) an agent template is rendered for: the stages the chains use, and the
-/// event-driven agents (CodeRuns) when events are on.
+/// The resource a role creates for a task of `kind`: a DocsRun for docs tasks, else the kind
+/// the role's profile names.
+pub fn resource_kind(plan: &Plan, kind: Kind, role: AgentRole) -> Kind {
+    match kind {
+        Kind::Docs => Kind::Docs,
+        Kind::Code if plan.profiles.get(&role).is_some_and(|p| p.kind == "DocsRun") => Kind::Docs,
+        Kind::Code => Kind::Code,
+    }
+}
+
+/// Every (resource kind, role) an agent template is rendered for: the stages the chains use,
+/// and the event-driven agents when events are on.
 pub fn agent_roles(plan: &Plan) -> Vec<(Kind, AgentRole)> {
-    let mut roles: std::collections::BTreeSet<(Kind, AgentRole)> =
-        plan.chains.iter().flat_map(|c| c.stages.iter().map(move |s| (c.kind, AgentRole::Stage(*s)))).collect();
+    let mut roles: std::collections::BTreeSet<(Kind, AgentRole)> = plan
+        .chains
+        .iter()
+        .flat_map(|c| {
+            c.stages.iter().map(move |s| (resource_kind(plan, c.kind, AgentRole::Stage(*s)), AgentRole::Stage(*s)))
+        })
+        .collect();
     if plan.events.is_some() {
-        roles.extend(AgentRole::REMEDIATORS.iter().map(|r| (Kind::Code, *r)));
+        roles.extend(AgentRole::REMEDIATORS.iter().map(|r| (resource_kind(plan, Kind::Code, *r), *r)));
     }
     roles.into_iter().collect()
 }
@@ -267,28 +298,43 @@ pub fn stages(plan: &Plan, names: &Names) -> StagesCtx {
                 steps: chain
                     .stages
                     .iter()
-                    .map(|stage| StepCtx {
-                        stage: stage.as_str(),
-                        template: agent_template(chain.kind, AgentRole::Stage(*stage)),
+                    .map(|stage| {
+                        let role = AgentRole::Stage(*stage);
+                        StepCtx { stage: stage.as_str(), template: agent_template(resource_kind(plan, chain.kind, role), role) }
                     })
                     .collect(),
             })
             .collect(),
         agents: agent_roles(plan)
             .into_iter()
-            .map(|(kind, role)| AgentCtx {
-                template: agent_template(kind, role),
-                kind: match kind {
-                    Kind::Code => "CodeRun",
-                    Kind::Docs => "DocsRun",
-                },
-                role: role.as_str(),
-                service_account: names.agent_account(role).to_string(),
-                github_app: role.github_app(),
-                model: plan.defaults.model.clone(),
-                generate_name: format!("{}-{{{{inputs.parameters.task-number}}}}-{}-", project.name, role.as_str()),
-                labels: agent_labels(role),
-                requirements: with_requirements && kind == Kind::Code,
+            .map(|(kind, role)| {
+                let profile = &plan.profiles[&role];
+                AgentCtx {
+                    template: agent_template(kind, role),
+                    kind: match kind {
+                        Kind::Code => "CodeRun",
+                        Kind::Docs => "DocsRun",
+                    },
+                    role: role.as_str(),
+                    service_account: names.agent_account(role).to_string(),
+                    github_app: profile.github_app.clone(),
+                    model: profile.model.clone(),
+                    prompt_modification: profile.prompt_modification.clone(),
+                    local_tools: profile.local_tools.join(","),
+                    remote_tools: profile.remote_tools.join(","),
+                    resources: profile.resources_text(),
+                    timeout_seconds: profile.timeout_seconds,
+                    retries: profile.retries,
+                    gates_b64: profile.gates_b64(),
+                    otel_attributes: format!(
+                        "service.name=pressplay,pressplay.project={},pressplay.stage={},pressplay.task={{{{inputs.parameters.task-number}}}},argo.workflow={{{{workflow.name}}}}",
+                        project.name,
+                        role.as_str()
+                    ),
+                    generate_name: format!("{}-{{{{inputs.parameters.task-number}}}}-{}-", project.name, role.as_str()),
+                    labels: agent_labels(role),
+                    requirements: with_requirements && kind == Kind::Code,
+                }
             })
             .collect(),
         semaphore: SemaphoreCtx { config_map: names.limits.to_string(), key: AGENTS_SEMAPHORE_KEY },

@@ -21,6 +21,8 @@ pub struct Backlog {
     pub requirements: Option<String>,
     /// GitHub events, when enabled.
     pub events: Option<Events>,
+    /// Every agent role's resolved profile.
+    pub profiles: std::collections::BTreeMap<crate::spec::AgentRole, crate::spec::profile::Profile>,
 }
 
 /// Checked event settings. Every value matches a narrow pattern (see `validate.rs`).
@@ -75,8 +77,10 @@ pub struct Project {
 pub struct Defaults {
     /// Agent model.
     pub model: String,
-    /// Stage list for tasks without their own.
+    /// Stage list for code tasks without their own.
     pub pipeline: Vec<StageName>,
+    /// Stage list for docs tasks without their own.
+    pub docs_pipeline: Vec<StageName>,
     /// Agents at once, project-wide.
     pub concurrency: u32,
     /// Longest one stage may run.

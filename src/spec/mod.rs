@@ -3,6 +3,7 @@
 //! pointing at a line and column of the file.
 
 pub mod backlog;
+pub mod profile;
 pub mod raw;
 pub mod requirements;
 pub mod stage;
@@ -87,6 +88,8 @@ pub struct LoadOptions {
     pub project_name: Option<String>,
     /// Replaces `project.repository`.
     pub repository: Option<String>,
+    /// A directory of profile overrides (`<role>.yaml`), applied after the backlog's.
+    pub profiles: Option<std::path::PathBuf>,
 }
 
 /// Reads and checks a backlog. `display_name` is the path as the user wrote it.
@@ -108,21 +111,30 @@ pub fn load(path: &Path, display_name: &str, options: &LoadOptions) -> Result<Lo
         Some(file) => Some(requirements::load(file, &file.to_string_lossy().replace('\\', "/"))?),
         None => None,
     };
-    parse_with(SourceFile::new(display_name, text), options, requirements)
+    let profiles = match &options.profiles {
+        Some(dir) => profile::read_dir(dir)?,
+        None => Vec::new(),
+    };
+    parse_with(SourceFile::new(display_name, text), options, requirements, profiles)
 }
 
 /// Parses and checks native backlog text that is already in memory.
 pub fn parse(source: SourceFile) -> Result<Loaded, LoadError> {
-    parse_with(source, &LoadOptions::default(), None)
+    parse_with(source, &LoadOptions::default(), None, Vec::new())
 }
 
-fn parse_with(source: SourceFile, options: &LoadOptions, requirements: Option<String>) -> Result<Loaded, LoadError> {
+fn parse_with(
+    source: SourceFile,
+    options: &LoadOptions,
+    requirements: Option<String>,
+    profile_files: Vec<(SourceFile, AgentRole, profile::RawProfile)>,
+) -> Result<Loaded, LoadError> {
     let taskmaster = match options.format {
         Format::Auto => taskmaster::looks_like_taskmaster(&source.text),
         Format::Native => false,
         Format::Taskmaster => true,
     };
-    let (raw, mut problems) = if taskmaster {
+    let (mut raw, mut problems) = if taskmaster {
         match taskmaster::read(&source, options.tag.as_deref()) {
             Ok(read) => read,
             Err(diagnostics) => return Err(LoadError::Invalid { file: source, diagnostics }),
@@ -145,8 +157,30 @@ fn parse_with(source: SourceFile, options: &LoadOptions, requirements: Option<St
         project_name: options.project_name.clone(),
         repository: options.repository.clone(),
     };
-    let (backlog, more) = validate::validate(raw, &source, &validate_options);
+    let backlog_profiles = std::mem::take(&mut raw.profiles).by_role();
+    let (mut backlog, more) = validate::validate(raw, &source, &validate_options);
     problems.extend(more);
+    // Profiles: built-in < backlog < --profiles DIR. Problems in the directory's files are
+    // reported with those files, so they stop the load here.
+    let mut layers = vec![profile::Layer { source: &source, profiles: backlog_profiles }];
+    for (file, role, raw) in &profile_files {
+        layers.push(profile::Layer { source: file, profiles: vec![(*role, raw.clone())] });
+    }
+    let mut profile_problems = Vec::new();
+    backlog.profiles = profile::resolve(
+        &layers,
+        &backlog.defaults.model,
+        backlog.defaults.stage_timeout_seconds,
+        backlog.defaults.retries,
+        &mut profile_problems,
+    );
+    for (file_name, problem) in profile_problems {
+        // A problem in a --profiles file points into that file, not the backlog.
+        match profile_files.iter().find(|(file, _, _)| file.name == file_name) {
+            Some((file, _, _)) => return Err(LoadError::Invalid { file: file.clone(), diagnostics: vec![problem] }),
+            None => problems.push(problem),
+        }
+    }
     Ok(Loaded { backlog, source, problems })
 }
 

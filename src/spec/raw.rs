@@ -25,6 +25,9 @@ pub struct RawBacklog {
     /// How GitHub events move tasks forward (Argo Events). On by default.
     #[serde(default)]
     pub events: RawEvents,
+    /// Agent profiles by role, overriding the built-in ones field by field.
+    #[serde(default)]
+    pub profiles: crate::spec::profile::RawProfiles,
 }
 
 /// GitHub events: the EventSource, the Sensors and who may trigger what.
@@ -155,10 +158,13 @@ pub struct RawDefaults {
     /// Model the agents use. Default: `claude-sonnet-4-5`.
     #[schemars(with = "Option<String>")]
     pub model: Option<Spanned<String>>,
-    /// Stages each task goes through, in order. Known stages: `author`, `lint`, `tests`,
-    /// `deploy`, `acceptance`. Default: all five in that order.
+    /// Stages each code task goes through, in order. Known stages: `author`, `lint`, `tests`,
+    /// `deploy`, `acceptance`, `merge`. Default: the first five in that order.
     #[schemars(with = "Option<Vec<String>>")]
     pub pipeline: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Stages each docs task goes through. Default: `pipeline` without `deploy`.
+    #[schemars(with = "Option<Vec<String>>")]
+    pub docs_pipeline: Option<Spanned<Vec<Spanned<String>>>>,
     /// How many agents may run at once across the whole project (a semaphore). Default: 4.
     #[schemars(with = "Option<u32>", range(min = 1, max = 10000))]
     pub concurrency: Option<Spanned<u32>>,

@@ -15,11 +15,23 @@ pub enum StageName {
     Deploy,
     /// Checks the deployed change against the task's acceptance criteria.
     Acceptance,
+    /// Merges the pull request once reviews and checks allow it.
+    Merge,
 }
 
 impl StageName {
-    /// Every stage, in default pipeline order.
-    pub const ALL: [StageName; 5] =
+    /// Every stage, in pipeline order.
+    pub const ALL: [StageName; 6] = [
+        StageName::Author,
+        StageName::Lint,
+        StageName::Tests,
+        StageName::Deploy,
+        StageName::Acceptance,
+        StageName::Merge,
+    ];
+
+    /// The default pipeline of code tasks.
+    pub const DEFAULT: [StageName; 5] =
         [StageName::Author, StageName::Lint, StageName::Tests, StageName::Deploy, StageName::Acceptance];
 
     /// The name used in the backlog, in Argo step names and in labels.
@@ -30,6 +42,7 @@ impl StageName {
             StageName::Tests => "tests",
             StageName::Deploy => "deploy",
             StageName::Acceptance => "acceptance",
+            StageName::Merge => "merge",
         }
     }
 
@@ -60,12 +73,13 @@ pub enum AgentRole {
 
 impl AgentRole {
     /// Every role, pipeline stages first.
-    pub const ALL: [AgentRole; 8] = [
+    pub const ALL: [AgentRole; 9] = [
         AgentRole::Stage(StageName::Author),
         AgentRole::Stage(StageName::Lint),
         AgentRole::Stage(StageName::Tests),
         AgentRole::Stage(StageName::Deploy),
         AgentRole::Stage(StageName::Acceptance),
+        AgentRole::Stage(StageName::Merge),
         AgentRole::PrComment,
         AgentRole::CiFailure,
         AgentRole::Triage,

@@ -182,7 +182,13 @@ pub fn read(source: &SourceFile, tag: Option<&str>) -> Result<(RawBacklog, Vec<D
     };
     let tasks = tasks.into_iter().map(|task| convert_task(task, source, &mut warnings)).collect();
     Ok((
-        RawBacklog { project: Default::default(), defaults: Default::default(), tasks, events: Default::default() },
+        RawBacklog {
+            project: Default::default(),
+            defaults: Default::default(),
+            tasks,
+            events: Default::default(),
+            profiles: Default::default(),
+        },
         warnings,
     ))
 }

@@ -42,7 +42,15 @@ pub fn validate(raw: RawBacklog, source: &SourceFile, options: &ValidateOptions)
     let defaults = checker.defaults(&raw.defaults);
     let events = checker.events(&raw.events, &project);
     let tasks = checker.tasks(raw.tasks, &defaults);
-    (Backlog { project, defaults, tasks, requirements: options.requirements.clone(), events }, checker.problems)
+    let backlog = Backlog {
+        project,
+        defaults,
+        tasks,
+        requirements: options.requirements.clone(),
+        events,
+        profiles: Default::default(),
+    };
+    (backlog, checker.problems)
 }
 
 /// Converts a serde-saphyr location into a span of this file.
@@ -221,9 +229,18 @@ impl Checker<'_> {
             Some(pipeline) => self.pipeline("defaults.pipeline", pipeline),
             None => None,
         };
+        let pipeline = pipeline.unwrap_or_else(|| StageName::DEFAULT.to_vec());
+        let docs_pipeline = match &raw.docs_pipeline {
+            Some(docs) => self.pipeline("defaults.docsPipeline", docs),
+            None => None,
+        };
+        // Documentation has nothing to deploy: by default docs tasks run the pipeline without it.
+        let docs_pipeline =
+            docs_pipeline.unwrap_or_else(|| pipeline.iter().copied().filter(|s| *s != StageName::Deploy).collect());
         Defaults {
             model: self.text("defaults.model", raw.model.as_ref(), &MODEL, "claude-sonnet-4-5"),
-            pipeline: pipeline.unwrap_or_else(|| StageName::ALL.to_vec()),
+            docs_pipeline,
+            pipeline,
             concurrency: match &raw.concurrency {
                 Some(value) if value.value == 0 || value.value > 10_000 => {
                     self.error(
@@ -591,7 +608,10 @@ impl Checker<'_> {
                 test_strategy: raw.test_strategy.clone(),
                 dependencies,
                 kind: raw.kind,
-                pipeline: pipeline.unwrap_or_else(|| defaults.pipeline.clone()),
+                pipeline: pipeline.unwrap_or_else(|| match raw.kind {
+                    crate::spec::Kind::Docs => defaults.docs_pipeline.clone(),
+                    crate::spec::Kind::Code => defaults.pipeline.clone(),
+                }),
                 priority: raw.priority,
                 status,
                 subtasks,
