@@ -135,6 +135,17 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Auto)]
         format: Format,
     },
+    /// List the agent profiles, or show one resolved (built-in < backlog < --profiles DIR).
+    Profiles {
+        /// The role to show (`author`, `lint`, ...); all roles when absent.
+        name: Option<String>,
+        /// Resolve against this backlog's `profiles:` and defaults.
+        #[arg(long, value_name = "FILE")]
+        backlog: Option<PathBuf>,
+        /// A directory of profile overrides (`<role>.yaml`).
+        #[arg(long, value_name = "DIR")]
+        profiles: Option<PathBuf>,
+    },
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -189,6 +200,7 @@ pub fn run(cli: Cli) -> u8 {
             GraphFormat::Mermaid => mermaid(plan),
         }),
         Command::Plan { input, format } => with_plan(&input, format, summary),
+        Command::Profiles { name, backlog, profiles } => show_profiles(name.as_deref(), backlog, profiles),
         Command::Completions { shell } => {
             let mut buffer = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "pressplay", &mut buffer);
@@ -297,6 +309,66 @@ fn emit(text: &str) -> u8 {
         Ok(()) => 0,
         Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => 0,
         Err(err) => fail(&format!("cannot write to stdout: {err}")),
+    }
+}
+
+fn show_profiles(name: Option<&str>, backlog: Option<PathBuf>, dir: Option<PathBuf>) -> u8 {
+    // Resolve through the same path as a render: a backlog (or an empty one) plus the directory.
+    let (path, display, _keep) = match backlog {
+        Some(path) => {
+            let display = display(&path);
+            (path, display, None)
+        }
+        None => {
+            let temp = match tempfile::tempdir() {
+                Ok(temp) => temp,
+                Err(err) => return fail(&format!("cannot create a temporary file: {err}")),
+            };
+            let path = temp.path().join("requirements.yaml");
+            if let Err(err) = std::fs::write(&path, "tasks: []\n") {
+                return fail(&format!("cannot write a temporary file: {err}"));
+            }
+            (path, "(built-in)".to_owned(), Some(temp))
+        }
+    };
+    let options = LoadOptions { format: Format::Native, profiles: dir, ..LoadOptions::default() };
+    let loaded = match crate::spec::load(&path, &display, &options) {
+        Ok(loaded) => loaded,
+        Err(err) => return report(&Error::Load(err)),
+    };
+    if loaded.problems.iter().any(crate::diagnostic::Diagnostic::is_error) {
+        return report(&Error::Invalid { file: loaded.source, diagnostics: loaded.problems });
+    }
+    let profiles = &loaded.backlog.profiles;
+    match name {
+        None => {
+            let mut out = String::new();
+            for (role, profile) in profiles {
+                out.push_str(&format!(
+                    "{:<11} {:<8} {:<22} {:<20} {}\n",
+                    role.as_str(),
+                    profile.kind,
+                    profile.github_app,
+                    profile.model,
+                    profile.description
+                ));
+            }
+            emit(&out)
+        }
+        Some(name) => match profiles.iter().find(|(role, _)| role.as_str() == name) {
+            Some((_, profile)) => {
+                let text = serde_saphyr::to_string(profile).expect("profiles serialise");
+                emit(&format!("# {name}\n{text}"))
+            }
+            None => {
+                let known: Vec<&str> = profiles.keys().map(|r| r.as_str()).collect();
+                let hint = match crate::spec::suggest::closest(name, known.iter().copied()) {
+                    Some(close) => format!("did you mean `{close}`?"),
+                    None => format!("known profiles: {}", known.join(", ")),
+                };
+                fail(&format!("unknown profile `{name}`; {hint}"))
+            }
+        },
     }
 }
 

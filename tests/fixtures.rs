@@ -18,6 +18,7 @@ pub fn fixture_options(dir: &Path) -> pressplay::Options {
             "--lenient" => options.load.lenient = true,
             "--subtasks-as-tasks" => options.load.subtasks_as_tasks = true,
             "--requirements" => options.load.requirements = Some(dir.join(value)),
+            "--profiles" => options.load.profiles = Some(dir.join(value)),
             "--format" => {
                 options.load.format = match value {
                     "native" => pressplay::spec::Format::Native,

@@ -10,6 +10,7 @@ mod examples;
 mod fixtures;
 mod injection;
 mod limits;
+mod profiles;
 mod props;
 mod shared;
 mod taskmaster;
