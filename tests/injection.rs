@@ -79,6 +79,10 @@ fn coderun_for_event(docs: &[Value], sensor: &str, event: &Value) -> Value {
             // The label loop is outside the template model; its result is fixed by the filter
             // `^task-[0-9]{1,16}$`, so the number is what it can produce.
             (_, Some(template)) if template.contains("range ") => "7".to_owned(),
+            // `int64` of a JSON number prints its integer digits.
+            (_, Some(template)) if template.contains("int64 .Input.body.issue.number") => {
+                format!("{}{}", template.split("{{").next().unwrap(), event["body"]["issue"]["number"])
+            }
             // `index` and `sha256sum` are outside the template model; the name only needs to
             // be the same for the same delivery.
             (_, Some(template)) if template.contains("sha256sum") => {

@@ -196,10 +196,8 @@ pub fn sensors(plan: &Plan, names: &Names, events: &Events) -> Vec<(String, Valu
     comment.push(trusted(events, "body.comment.author_association"));
     let mut push = base_filters(plan, "push", None);
     push.push(filter("body.ref", &format!("^refs/heads/{base}$")));
-    push.push(filter(
-        &format!("body.head_commit.modified.#(==\"{}\")", events.backlog_path),
-        &format!("^{}$", regex_literal(&events.backlog_path)),
-    ));
+    // Any commit of the push that modified the backlog (the id of the first such commit).
+    push.push(filter(&format!("body.commits.#(modified.#(==\"{}\")).id", events.backlog_path), "^[0-9a-f]{40}$"));
     let run = json!({
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Workflow",
@@ -240,13 +238,22 @@ pub fn sensors(plan: &Plan, names: &Names, events: &Events) -> Vec<(String, Valu
     let mut review = base_filters(plan, "pull_request_review_comment", Some("created"));
     review.push(filter("body.pull_request.head.ref", &branch));
     review.push(trusted(events, "body.comment.author_association"));
-    // CI failures on a task's branch, scoped to the failing check or workflow run.
-    let mut check = base_filters(plan, "check_run", Some("completed"));
+    // CI failures on a task's branch, scoped to the failing check or workflow run. The agents
+    // push task branches, so these events come from bots too: the loop guard is that a failure
+    // of the CI-failure agent's own fix starts nothing (a person looks at it instead).
+    // GitHub Actions report through workflow_run; check_run covers the other CI apps, so one
+    // failure starts one remediation.
+    let own_fix = format!("{}[bot]", AgentRole::CiFailure.github_app());
+    let mut check = fact_filters(plan, "check_run", Some("completed"));
     check.push(filter("body.check_run.conclusion", "^failure$"));
     check.push(filter("body.check_run.check_suite.head_branch", &branch));
-    let mut workflow_run = base_filters(plan, "workflow_run", Some("completed"));
+    check.push(filter_not("body.check_run.app.slug", "^github-actions$"));
+    let mut workflow_run = fact_filters(plan, "workflow_run", Some("completed"));
     workflow_run.push(filter("body.workflow_run.conclusion", "^failure$"));
     workflow_run.push(filter("body.workflow_run.head_branch", &branch));
+    let not_own_fix = |path: &str| {
+        vec![json!({"expr": format!("login != \"{own_fix}\""), "fields": [{"name": "login", "path": path}]})]
+    };
     // New issues from trusted authors: one triage per issue, whatever is delivered twice.
     let mut issue = base_filters(plan, "issues", Some("opened"));
     issue.push(trusted(events, "body.issue.author_association"));
@@ -312,13 +319,18 @@ pub fn sensors(plan: &Plan, names: &Names, events: &Events) -> Vec<(String, Valu
             "triage-issue",
             AgentRole::Triage,
             &triage,
-            "{{ .Input.body.issue.number }}",
+            "{{ int64 .Input.body.issue.number }}",
             ("dataKey", "body.issue.number"),
             "{{ .Input.body.issue | toJson | b64enc }}",
             None,
         ),
     ];
     for (suffix, dep, data, trigger, role, prefix, name_suffix, number, event_b64, pr) in reactions {
+        let exprs = match suffix {
+            "ci-check" => not_own_fix("body.sender.login"),
+            "ci-workflow-run" => not_own_fix("body.workflow_run.actor.login"),
+            _ => not_ignored(events),
+        };
         let run = RunTrigger {
             name: trigger,
             dependency: dep,
@@ -329,7 +341,7 @@ pub fn sensors(plan: &Plan, names: &Names, events: &Events) -> Vec<(String, Valu
             event_b64,
             pr,
         };
-        out.push(sensor(suffix, vec![dependency(dep, data, not_ignored(events))], vec![create_run(plan, run)]));
+        out.push(sensor(suffix, vec![dependency(dep, data, exprs)], vec![create_run(plan, run)]));
     }
 
     // Merge: record the fact first (durable, idempotent), then wake the waiting gate.
