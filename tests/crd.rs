@@ -10,7 +10,8 @@ use crate::common::{render_text, shared};
 const BACKLOG: &str = "tasks:\n  - id: 1\n    title: Code\n  - id: docs-1\n    title: Docs\n    kind: docs\n";
 
 /// Sample values for every placeholder the agent templates use.
-const SAMPLES: [(&str, &str); 7] = [
+const SAMPLES: [(&str, &str); 8] = [
+    ("{{inputs.parameters.pr}}", "31"),
     ("{{inputs.parameters.task-number}}", "42"),
     ("{{inputs.parameters.task-id}}", "docs-1"),
     ("{{inputs.parameters.task-node}}", "t-docs-1"),
@@ -73,6 +74,15 @@ fn typed_values_keep_their_types() {
         let labels = object["metadata"]["labels"].as_object().unwrap();
         assert!(labels.values().all(|v| v.as_str().is_some_and(|s| s.len() <= 63)));
         assert_eq!(object["metadata"]["annotations"]["pressplay.dev/task-id"], "docs-1");
+        for key in [
+            "pressplay.dev/project",
+            "pressplay.dev/repository",
+            "pressplay.dev/task-number",
+            "pressplay.dev/pr",
+            "pressplay.dev/stage",
+        ] {
+            assert!(labels.contains_key(key), "{kind} lacks the correlation label {key}");
+        }
     }
 }
 

@@ -281,6 +281,9 @@ pub fn stages(plan: &Plan, names: &Names) -> StagesCtx {
         labels.insert(LABEL_TASK_NUMBER.to_owned(), "{{inputs.parameters.task-number}}".to_owned());
         labels.insert(LABEL_STAGE.to_owned(), role.as_str().to_owned());
         labels.insert("pressplay.dev/workflow".to_owned(), "{{workflow.name}}".to_owned());
+        // Known to runs that events start; empty for the first run of a task, whose author
+        // opens the pull request (labelled task-<number>).
+        labels.insert(LABEL_PR.to_owned(), "{{inputs.parameters.pr}}".to_owned());
         labels
     };
     StagesCtx {
