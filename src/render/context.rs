@@ -114,10 +114,6 @@ pub struct StagesCtx {
     pub agents: Vec<AgentCtx>,
     /// Semaphore every agent holds.
     pub semaphore: SemaphoreCtx,
-    /// `activeDeadlineSeconds` of one stage.
-    pub stage_timeout_seconds: u64,
-    /// Retries after infrastructure errors.
-    pub retries: u32,
     /// Project values written into the CodeRun/DocsRun spec.
     pub project: ProjectCtx,
     /// Whether the `nothing-to-run` template is needed.
@@ -341,8 +337,6 @@ pub fn stages(plan: &Plan, names: &Names) -> StagesCtx {
             })
             .collect(),
         semaphore: SemaphoreCtx { config_map: names.limits.to_string(), key: AGENTS_SEMAPHORE_KEY },
-        stage_timeout_seconds: plan.defaults.stage_timeout_seconds,
-        retries: plan.defaults.retries,
         project: ProjectCtx {
             name: project.name.clone(),
             service: project.service.clone(),
