@@ -179,15 +179,29 @@ fn coderun_for_title(title: &str) -> (Value, String) {
 }
 
 /// Replaces every `valueFrom: {configMapKeyRef, default}` by its default, as the controller
-/// does when the ConfigMap does not exist, and drops the merge gate: it runs no pod and carries
-/// only the task number, and the model, which runs every DAG task whatever its `when`, would
-/// follow its wait-and-recheck recursion forever.
+/// does when the ConfigMap does not exist, and drops the merge gate and the acceptance loop's
+/// failure path (steps with a `when`): the model runs every task whatever its `when`, so it
+/// would follow their recursion forever. Both call the same agent templates with the same
+/// arguments as the path that stays.
 fn without_config_map_reads(doc: &Value) -> Value {
     match doc {
         Value::Object(map) => {
             let mut out = serde_json::Map::new();
             for (key, value) in map {
-                if key == "tasks" && value.is_array() {
+                if key == "steps" && value.is_array() {
+                    let groups: Vec<Value> = value
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|group| {
+                            let kept: Vec<Value> =
+                                group.as_array().unwrap().iter().filter(|s| s.get("when").is_none()).cloned().collect();
+                            Value::Array(kept)
+                        })
+                        .filter(|group| !group.as_array().unwrap().is_empty())
+                        .collect();
+                    out.insert(key.clone(), without_config_map_reads(&Value::Array(groups)));
+                } else if key == "tasks" && value.is_array() {
                     let kept: Vec<Value> = value
                         .as_array()
                         .unwrap()

@@ -1,6 +1,7 @@
 //! The one integration test binary (one link step): fixtures, CLI runs, properties, limits,
 //! the committed examples, and the checks that need `../shared/` (skipped when it is absent).
 
+mod acceptance;
 mod argo_model;
 mod cli;
 mod common;

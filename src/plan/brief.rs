@@ -31,6 +31,9 @@ pub struct Brief<'a> {
     /// The task's steps, in an order that respects their dependencies.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub subtasks: Vec<SubtaskBrief<'a>>,
+    /// Acceptance criteria for the acceptance agent: commands (`command: ...`) and free text.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub acceptance: Vec<&'a str>,
 }
 
 /// One step of a task, as the agent receives it.
@@ -82,6 +85,7 @@ pub fn encode(task: &Task) -> String {
                 dependencies: sub.dependencies.iter().map(|d| d.as_str()).collect(),
             })
             .collect(),
+        acceptance: task.criteria.iter().map(String::as_str).collect(),
     };
     let json = serde_json::to_vec(&brief).expect("a brief is plain strings");
     base64::engine::general_purpose::STANDARD.encode(json)

@@ -70,6 +70,8 @@ pub struct PlannedTask {
     pub brief: String,
     /// The task's own requirements (base64 YAML), when it has them.
     pub requirements: Option<String>,
+    /// The HTTP probes of its acceptance stage, as a JSON list, when it has any.
+    pub probes: Option<String>,
 }
 
 /// A task that does not run in this render.
@@ -254,6 +256,8 @@ pub fn build(backlog: &Backlog) -> Result<Plan, Vec<PlanError>> {
                 dependencies: deps,
                 brief: brief::encode(task),
                 requirements: task.requirements.clone(),
+                probes: (!task.probes.is_empty())
+                    .then(|| serde_json::to_string(&task.probes).expect("probes serialise")),
             }
         })
         .collect();
@@ -359,6 +363,7 @@ fn node_bytes(task: &PlannedTask, tasks: &[PlannedTask], chain: &Chain, project:
         + chain.name.as_str().len()
         + task.brief.len()
         + task.requirements.as_ref().map_or(0, |r| r.len() + 40)
+        + task.probes.as_ref().map_or(0, |p| p.len() * 2 + 40)
         + deps
 }
 

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::plan::names::{self, label_value};
 use crate::plan::{K8sName, NodeTarget, Plan};
-use crate::spec::{AgentRole, Kind};
+use crate::spec::{AgentRole, Kind, StageName};
 
 /// Label keys, in one place.
 pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
@@ -129,6 +129,43 @@ pub struct StagesCtx {
     pub branch_prefix: &'static str,
     /// Task pull requests carry the label `<label_prefix><task number>`.
     pub label_prefix: &'static str,
+    /// Whether any task has HTTP probes (the chains then take a `probes` parameter).
+    pub probes: bool,
+    /// The Argo CD Application the deploy stage waits for, when configured.
+    pub deploy: Option<DeployCtx>,
+    /// Times a failed acceptance goes back to remediation.
+    pub max_remediations: u32,
+    /// A pinned image for the one step that only fails (a task out of remediations).
+    pub fail_image: &'static str,
+}
+
+/// The deploy stage's wait for an Argo CD Application.
+#[derive(Debug, Serialize)]
+pub struct DeployCtx {
+    /// Application name.
+    pub application: String,
+    /// Its namespace.
+    pub namespace: String,
+    /// Longest wait.
+    pub timeout_seconds: u64,
+    /// ServiceAccount allowed to read the Application (the deploy agent's).
+    pub service_account: String,
+}
+
+/// The acceptance stage of a chain: probes and the acceptance agent, and on failure a bounded
+/// loop back through remediation and the gates.
+#[derive(Debug, Serialize)]
+pub struct AcceptCtx {
+    /// The recursive template (`<chain>-accept`).
+    pub accept: String,
+    /// Probes then the acceptance agent (`<chain>-verify`).
+    pub verify: String,
+    /// The acceptance agent template.
+    pub agent: String,
+    /// The remediation agent template (the author's).
+    pub remediation: String,
+    /// The gate stages run again after remediation, in order.
+    pub gates: Vec<StepCtx>,
 }
 
 /// The merge gate's names.
@@ -149,8 +186,10 @@ pub struct ChainCtx {
     pub steps_name: String,
     /// Whether the chain passes requirements on (code chains, when any task has some).
     pub requirements: bool,
-    /// Steps in order.
+    /// Steps in order, up to (not including) acceptance.
     pub steps: Vec<StepCtx>,
+    /// The acceptance stage, when the pipeline has one.
+    pub accept: Option<AcceptCtx>,
 }
 
 /// One step of a chain.
@@ -160,6 +199,8 @@ pub struct StepCtx {
     pub stage: &'static str,
     /// Agent template it calls.
     pub template: String,
+    /// Whether the deploy wait follows this step.
+    pub deploy_wait: bool,
 }
 
 /// An agent template: creates one CodeRun or DocsRun and waits for it.
@@ -297,11 +338,25 @@ pub fn stages(plan: &Plan, names: &Names) -> StagesCtx {
                 steps: chain
                     .stages
                     .iter()
-                    .map(|stage| {
-                        let role = AgentRole::Stage(*stage);
-                        StepCtx { stage: stage.as_str(), template: agent_template(resource_kind(plan, chain.kind, role), role) }
-                    })
+                    .filter(|stage| **stage != StageName::Acceptance)
+                    .map(|stage| step(plan, chain.kind, *stage))
                     .collect(),
+                accept: chain.stages.contains(&StageName::Acceptance).then(|| {
+                    let role = AgentRole::Stage(StageName::Acceptance);
+                    let author = AgentRole::Stage(StageName::Author);
+                    AcceptCtx {
+                        accept: format!("{}-accept", chain.name),
+                        verify: format!("{}-verify", chain.name),
+                        agent: agent_template(resource_kind(plan, chain.kind, role), role),
+                        remediation: agent_template(resource_kind(plan, chain.kind, author), author),
+                        gates: chain
+                            .stages
+                            .iter()
+                            .filter(|s| matches!(s, StageName::Lint | StageName::Tests))
+                            .map(|s| StepCtx { deploy_wait: false, ..step(plan, chain.kind, *s) })
+                            .collect(),
+                    }
+                }),
             })
             .collect(),
         agents: agent_roles(plan)
@@ -353,6 +408,25 @@ pub fn stages(plan: &Plan, names: &Names) -> StagesCtx {
         gate: gate.then(|| GateCtx { state_prefix: names.state_prefix(), wait_template: GATE_WAIT_TEMPLATE }),
         branch_prefix: names::BRANCH_PREFIX,
         label_prefix: names::PR_LABEL_PREFIX,
+        probes: plan.tasks.iter().any(|t| t.probes.is_some()),
+        deploy: plan.project.deploy.as_ref().map(|deploy| DeployCtx {
+            application: deploy.application.clone(),
+            namespace: deploy.namespace.clone(),
+            timeout_seconds: deploy.timeout_seconds,
+            service_account: names.agent_account(AgentRole::Stage(StageName::Deploy)).to_string(),
+        }),
+        max_remediations: plan.defaults.max_remediations,
+        fail_image: "busybox:1.37",
+    }
+}
+
+/// A chain step calling the agent of `stage`, followed by the deploy wait when there is one.
+fn step(plan: &Plan, kind: Kind, stage: StageName) -> StepCtx {
+    let role = AgentRole::Stage(stage);
+    StepCtx {
+        stage: stage.as_str(),
+        template: agent_template(resource_kind(plan, kind, role), role),
+        deploy_wait: stage == StageName::Deploy && plan.project.deploy.is_some(),
     }
 }
 
@@ -444,6 +518,9 @@ pub fn dag(plan: &Plan, names: &Names, index: usize) -> DagCtx {
                             value: requirements.clone(),
                             config_map: None,
                         });
+                    }
+                    if let Some(probes) = &task.probes {
+                        parameters.push(ParamCtx { name: "probes", value: probes.clone(), config_map: None });
                     }
                     if plan.events.is_some() {
                         // Read by the controller when the node starts: a task merged in an

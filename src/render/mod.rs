@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use minijinja::{Environment, Value};
 
 use crate::plan::Plan;
-use crate::spec::{AgentRole, Kind};
+use crate::spec::{AgentRole, Kind, StageName};
 use context::{Names, common_labels};
 pub use env::Origin;
 
@@ -49,8 +49,24 @@ pub fn header(source_name: &str) -> String {
     format!("{HEADER_PREFIX}{name} - do not edit\n")
 }
 
-/// One RBAC rule, as rendered.
+/// One RBAC rule, as rendered: API groups, resources, verbs.
 type Rule = (&'static [&'static str], Vec<&'static str>, &'static [&'static str]);
+
+/// A Role and its RoleBinding for one ServiceAccount of the project's namespace.
+struct Grant {
+    /// Name of the Role and the RoleBinding.
+    role_name: String,
+    /// Where they live (another namespace for the deploy wait).
+    role_namespace: String,
+    /// The ServiceAccount granted.
+    account: String,
+    /// `pressplay.dev/component` label.
+    component: &'static str,
+    /// What it may do.
+    rules: Vec<Rule>,
+    /// Whether the ServiceAccount is rendered with it (false when it already is).
+    own_account: bool,
+}
 
 /// Renders every document of a plan.
 pub fn render(
@@ -107,15 +123,64 @@ pub fn render(
             vec![(&["argoproj.io"], vec!["workflows"], &["get", "update", "patch"])],
         ));
     }
-    for (account, component, rules) in accounts {
+    // Grants in other namespaces: (Role and RoleBinding name, their namespace, the account, rules).
+    let mut elsewhere: Vec<(String, String, String, Vec<Rule>)> = Vec::new();
+    if let Some(deploy) = &plan.project.deploy {
+        // The deploy wait reads the Argo CD Application where Argo CD keeps it.
+        elsewhere.push((
+            names.of("deploy-wait").to_string(),
+            deploy.namespace.clone(),
+            names.agent_account(AgentRole::Stage(StageName::Deploy)).to_string(),
+            vec![(&["argoproj.io"], vec!["applications"], &["get", "list", "watch"])],
+        ));
+    }
+    if plan.tasks.iter().any(|t| t.probes.is_some()) {
+        // Argo runs `http` templates in an agent pod under the workflow's account.
+        if let Some((_, _, rules)) =
+            accounts.iter_mut().find(|(name, _, _)| *name == names.orchestrator_account.to_string())
+        {
+            rules.push((&["argoproj.io"], vec!["workflowtasksets"], &["list", "watch"]));
+            rules.push((&["argoproj.io"], vec!["workflowtasksets/status"], &["patch"]));
+        }
+    }
+    let mut grants: Vec<Grant> = accounts
+        .into_iter()
+        .map(|(account, component, rules)| Grant {
+            role_name: account.clone(),
+            role_namespace: namespace.to_owned(),
+            account,
+            component,
+            rules,
+            own_account: true,
+        })
+        .collect();
+    grants.extend(elsewhere.into_iter().map(|(role_name, role_namespace, account, rules)| Grant {
+        role_name,
+        role_namespace,
+        account,
+        component: "agent",
+        rules,
+        own_account: false,
+    }));
+    for Grant { role_name, role_namespace, account, component, rules, own_account } in grants {
         let labels = common_labels(plan, component);
-        let simple = ser(BTreeMap::from([
-            ("name", Value::from(account.as_str())),
-            ("namespace", Value::from(namespace)),
+        if own_account {
+            let simple = ser(BTreeMap::from([
+                ("name", Value::from(account.as_str())),
+                ("namespace", Value::from(namespace)),
+                ("labels", ser(&labels)),
+            ]));
+            docs.push(doc(env::SERVICE_ACCOUNT, "ServiceAccount", account.clone(), true, simple)?);
+        }
+        let binding = ser(BTreeMap::from([
+            ("name", Value::from(role_name.as_str())),
+            ("namespace", Value::from(role_namespace.as_str())),
             ("labels", ser(&labels)),
+            ("subject", Value::from(account.as_str())),
+            ("subject_namespace", Value::from(namespace)),
         ]));
-        docs.push(doc(env::SERVICE_ACCOUNT, "ServiceAccount", account.clone(), true, simple.clone())?);
-        docs.push(doc(env::ROLE_BINDING, "RoleBinding", account.clone(), true, simple)?);
+        docs.push(doc(env::ROLE_BINDING, "RoleBinding", role_name.clone(), true, binding)?);
+        let account = role_name;
         let rules: Vec<BTreeMap<&str, Vec<&str>>> = rules
             .into_iter()
             .map(|(groups, resources, verbs)| {
@@ -129,7 +194,7 @@ pub fn render(
             true,
             ser(BTreeMap::from([
                 ("name", Value::from(account.as_str())),
-                ("namespace", Value::from(namespace)),
+                ("namespace", Value::from(role_namespace.as_str())),
                 ("labels", ser(&labels)),
                 ("rules", ser(rules)),
             ])),

@@ -70,6 +70,33 @@ pub struct Project {
     pub docs_branch: String,
     /// Project directory inside the docs repository.
     pub docs_project_directory: String,
+    /// The Argo CD Application the deploy stage waits for.
+    pub deploy: Option<Deploy>,
+}
+
+/// The deploy stage's wait: an Argo CD Application that must be Healthy and Synced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deploy {
+    /// Application name (a DNS subdomain).
+    pub application: String,
+    /// Its namespace.
+    pub namespace: String,
+    /// Longest wait.
+    pub timeout_seconds: u64,
+}
+
+/// An HTTP probe Argo runs after deploy. Every field matches a narrow pattern, because Argo
+/// substitutes them into its `http` template and its success condition.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HttpProbe {
+    /// `http(s)://` URL of safe characters.
+    pub url: String,
+    /// GET, POST, PUT, PATCH, DELETE or HEAD.
+    pub method: String,
+    /// Expected status code.
+    pub status: String,
+    /// Text the body must contain (letters, digits, spaces and `_.,:/-`), possibly empty.
+    pub body: String,
 }
 
 /// Defaults for every task, with the built-in values filled in.
@@ -91,6 +118,8 @@ pub struct Defaults {
     pub ttl_after_success_seconds: u64,
     /// Seconds a failed run is kept.
     pub ttl_after_failure_seconds: u64,
+    /// Times a failed acceptance goes back to remediation before the task fails.
+    pub max_remediations: u32,
 }
 
 /// One validated task.
@@ -123,6 +152,10 @@ pub struct Task {
     pub subtasks: Vec<Subtask>,
     /// The task's own requirements, base64 of YAML; `None` uses the project's.
     pub requirements: Option<String>,
+    /// HTTP probes Argo runs before the acceptance agent.
+    pub probes: Vec<HttpProbe>,
+    /// Commands and free text for the acceptance agent (`command: ...` or the text).
+    pub criteria: Vec<String>,
 }
 
 /// A step of a task.

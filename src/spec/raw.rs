@@ -149,6 +149,24 @@ pub struct RawProject {
     /// Directory of this project inside the docs repository. Default: `.`.
     #[schemars(with = "Option<String>")]
     pub docs_project_directory: Option<Spanned<String>>,
+    /// The Argo CD Application the deploy stage waits for (Healthy and Synced). Default: none,
+    /// the deploy stage ends with its agent.
+    pub deploy: Option<RawDeploy>,
+}
+
+/// What the deploy stage waits for after its agent.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawDeploy {
+    /// Argo CD Application name.
+    #[schemars(with = "String")]
+    pub application: Spanned<String>,
+    /// Namespace of the Application. Default: `argocd`.
+    #[schemars(with = "Option<String>")]
+    pub namespace: Option<Spanned<String>>,
+    /// Longest wait for Healthy and Synced, such as `30m`. Default: `30m`.
+    #[schemars(with = "Option<String>")]
+    pub timeout: Option<Spanned<String>>,
 }
 
 /// Defaults for every task.
@@ -180,6 +198,10 @@ pub struct RawDefaults {
     /// How long a failed run is kept, as a duration. Default: `3d`.
     #[schemars(with = "Option<String>")]
     pub ttl_after_failure: Option<Spanned<String>>,
+    /// How many times a failed acceptance goes back to a remediation agent and through the
+    /// gates again before the task fails. Default: 2.
+    #[schemars(with = "Option<u32>", range(max = 10))]
+    pub max_remediations: Option<Spanned<u32>>,
 }
 
 /// One task of the backlog.
@@ -223,6 +245,80 @@ pub struct RawTask {
     /// Secrets and environment the task's agents need, in the agent platform's shape.
     /// Replaces the project-level `--requirements` file for this task.
     pub requirements: Option<RawRequirements>,
+    /// Acceptance criteria: HTTP probes (`{http: {url, method, status, body}}`) run by Argo
+    /// after deploy, commands (`{command: ...}`) and free text for the acceptance agent.
+    #[serde(default)]
+    pub acceptance: Vec<RawCriterion>,
+}
+
+/// One acceptance criterion.
+#[derive(Debug, Clone, JsonSchema)]
+#[schemars(untagged)]
+pub enum RawCriterion {
+    /// Free text for the acceptance agent.
+    Text(String),
+    /// An HTTP probe Argo runs itself.
+    Http {
+        /// The probe.
+        http: Box<RawHttpProbe>,
+    },
+    /// A command for the acceptance agent to run.
+    Command {
+        /// The command line.
+        command: String,
+    },
+}
+
+/// An HTTP probe.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttpProbe {
+    /// `http://` or `https://` URL.
+    #[schemars(with = "String")]
+    pub url: Spanned<String>,
+    /// Method. Default: `GET`.
+    #[schemars(with = "Option<String>")]
+    pub method: Option<Spanned<String>>,
+    /// Expected status. Default: 200.
+    #[schemars(with = "Option<u16>")]
+    pub status: Option<Spanned<u16>>,
+    /// Text the response body must contain.
+    #[schemars(with = "Option<String>")]
+    pub body: Option<Spanned<String>>,
+}
+
+impl<'de> Deserialize<'de> for RawCriterion {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct CriterionVisitor;
+        impl<'de> serde::de::Visitor<'de> for CriterionVisitor {
+            type Value = RawCriterion;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a criterion: text, `{http: {...}}` or `{command: ...}`")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawCriterion, E> {
+                Ok(RawCriterion::Text(v.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<RawCriterion, A::Error> {
+                let Some(key) = map.next_key::<String>()? else {
+                    return Err(serde::de::Error::custom(
+                        "an empty criterion; write `{http: {...}}` or `{command: ...}`",
+                    ));
+                };
+                let criterion = match key.as_str() {
+                    "http" => RawCriterion::Http { http: map.next_value()? },
+                    "command" => RawCriterion::Command { command: map.next_value()? },
+                    other => return Err(serde::de::Error::unknown_field(other, &["http", "command"])),
+                };
+                if let Some(extra) = map.next_key::<String>()? {
+                    return Err(serde::de::Error::custom(format!(
+                        "a criterion has one key; `{extra}` is one too many"
+                    )));
+                }
+                Ok(criterion)
+            }
+        }
+        deserializer.deserialize_any(CriterionVisitor)
+    }
 }
 
 /// A step of a task.

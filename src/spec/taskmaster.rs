@@ -224,6 +224,7 @@ fn convert_task(task: TmTask, source: &SourceFile, warnings: &mut Vec<Diagnostic
         status: task.status,
         subtasks: task.subtasks.unwrap_or_default().into_iter().map(convert_subtask).collect(),
         requirements: None,
+        acceptance: Vec::new(),
         id: task.id,
     }
 }

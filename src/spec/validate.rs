@@ -8,8 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_saphyr::{Location, Spanned};
 
 use crate::diagnostic::{Diagnostic, SourceFile, Span};
-use crate::spec::backlog::{Backlog, Defaults, Events, Project, Subtask, Task};
-use crate::spec::raw::{RawBacklog, RawDefaults, RawEvents, RawId, RawProject, RawSubtask, RawTask, RawWebhookSecret};
+use crate::spec::backlog::{Backlog, Defaults, Deploy, Events, HttpProbe, Project, Subtask, Task};
+use crate::spec::raw::{
+    RawBacklog, RawCriterion, RawDefaults, RawEvents, RawId, RawProject, RawSubtask, RawTask, RawWebhookSecret,
+};
 use crate::spec::requirements;
 use crate::spec::stage::StageName;
 use crate::spec::status::TaskStatus;
@@ -217,6 +219,11 @@ impl Checker<'_> {
                 &PATH,
                 ".",
             ),
+            deploy: raw.deploy.as_ref().map(|deploy| Deploy {
+                application: self.text("project.deploy.application", Some(&deploy.application), &DNS_LABEL_63, "app"),
+                namespace: self.text("project.deploy.namespace", deploy.namespace.as_ref(), &DNS_LABEL_63, "argocd"),
+                timeout_seconds: self.duration("project.deploy.timeout", deploy.timeout.as_ref(), 30 * 60),
+            }),
             name,
             repository_url,
             repository_slug,
@@ -276,6 +283,18 @@ impl Checker<'_> {
                 raw.ttl_after_failure.as_ref(),
                 3 * 86_400,
             ),
+            max_remediations: match &raw.max_remediations {
+                Some(value) if value.value > 10 => {
+                    self.error(
+                        format!("`defaults.maxRemediations` is {}; the limit is 10", value.value),
+                        &value.referenced,
+                        None,
+                    );
+                    2
+                }
+                Some(value) => value.value,
+                None => 2,
+            },
         }
     }
 
@@ -462,6 +481,86 @@ impl Checker<'_> {
         })
     }
 
+    /// Splits acceptance criteria into HTTP probes (checked: they reach Argo's templating) and
+    /// text for the acceptance agent (which travels in the brief, as base64).
+    fn acceptance(&mut self, task: &TaskId, raw: &[RawCriterion]) -> (Vec<HttpProbe>, Vec<String>) {
+        let mut probes = Vec::new();
+        let mut criteria = Vec::new();
+        for criterion in raw {
+            match criterion {
+                RawCriterion::Text(text) => criteria.push(text.clone()),
+                RawCriterion::Command { command } => criteria.push(format!("command: {command}")),
+                RawCriterion::Http { http } => {
+                    let url_ok = (http.url.value.starts_with("https://") || http.url.value.starts_with("http://"))
+                        && http.url.value.len() <= 500
+                        && http
+                            .url
+                            .value
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "-._~:/?#[]@!&()*+,;=%".contains(c));
+                    if !url_ok {
+                        self.error(
+                            format!(
+                                "acceptance probe of task `{task}`: `{}` is not a URL pressplay can probe",
+                                http.url.value.escape_debug()
+                            ),
+                            &http.url.referenced,
+                            Some("write an http(s) URL without quotes, braces, spaces or `$`".into()),
+                        );
+                    }
+                    let method = match &http.method {
+                        None => "GET".to_owned(),
+                        Some(m) if ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"].contains(&m.value.as_str()) => {
+                            m.value.clone()
+                        }
+                        Some(m) => {
+                            self.error(
+                                format!("`{}` is not an HTTP method", m.value.escape_debug()),
+                                &m.referenced,
+                                Some("use GET, POST, PUT, PATCH, DELETE or HEAD".into()),
+                            );
+                            "GET".to_owned()
+                        }
+                    };
+                    let status = match &http.status {
+                        None => 200,
+                        Some(s) if (100..=599).contains(&s.value) => s.value,
+                        Some(s) => {
+                            self.error(format!("`{}` is not an HTTP status", s.value), &s.referenced, None);
+                            200
+                        }
+                    };
+                    let body = match &http.body {
+                        None => String::new(),
+                        Some(b)
+                            if b.value.len() <= 200
+                                && b.value.chars().all(|c| c.is_ascii_alphanumeric() || " _.,:/-".contains(c)) =>
+                        {
+                            b.value.clone()
+                        }
+                        Some(b) => {
+                            self.error(
+                                format!("acceptance probe of task `{task}`: body match `{}` has characters pressplay cannot check safely", b.value.escape_debug()),
+                                &b.referenced,
+                                Some("use letters, digits, spaces and `_.,:/-` (the match is substituted into Argo's condition)".into()),
+                            );
+                            String::new()
+                        }
+                    };
+                    if url_ok {
+                        probes.push(HttpProbe {
+                            url: http.url.value.clone(),
+                            method,
+                            status: status.to_string(),
+                            body,
+                        });
+                    }
+                }
+            }
+        }
+        (probes, criteria)
+    }
+
     fn status(&mut self, raw: Option<&Spanned<String>>, owner: &TaskId) -> TaskStatus {
         let Some(raw) = raw else { return TaskStatus::Pending };
         TaskStatus::parse(&raw.value).unwrap_or_else(|| {
@@ -595,6 +694,7 @@ impl Checker<'_> {
                     dependencies.push(dep);
                 }
             }
+            let (probes, criteria) = self.acceptance(id, &raw.acceptance);
             let requirements = raw.requirements.as_ref().map(|r| {
                 requirements::check(r, self.source, &mut self.problems);
                 requirements::encode(&requirements::to_yaml(r))
@@ -616,6 +716,8 @@ impl Checker<'_> {
                 status,
                 subtasks,
                 requirements,
+                probes,
+                criteria,
             });
         }
         if self.options.subtasks_as_tasks {
@@ -814,6 +916,8 @@ fn expand_subtasks(tasks: Vec<Task>) -> Vec<Task> {
                 status,
                 subtasks: Vec::new(),
                 requirements: task.requirements.clone(),
+                probes: Vec::new(),
+                criteria: Vec::new(),
             });
         }
         task.dependencies.extend(subtasks.iter().map(|s| s.id.clone()));

@@ -1,0 +1,134 @@
+//! Acceptance: HTTP probes run by Argo, criteria for the agent, and a failed acceptance going
+//! back through remediation and the gates a bounded number of times before the task fails.
+
+use base64::Engine as _;
+use serde_json::Value;
+
+use crate::common::{diagnostics, root};
+
+fn generated() -> pressplay::Generated {
+    let case = root().join("tests/fixtures/acceptance-and-deploy");
+    pressplay::generate(&case.join("requirements.yaml"), "requirements.yaml", &pressplay::Options::default())
+        .unwrap_or_else(|e| panic!("{}", diagnostics(&e)))
+}
+
+fn template<'a>(stages: &'a Value, name: &str) -> &'a Value {
+    stages["spec"]["templates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == name)
+        .unwrap_or_else(|| panic!("no {name}"))
+}
+
+/// Runs the accept template's loop the way Argo would when verification always fails:
+/// returns how many times remediation ran before the task gave up.
+fn remediations_until_give_up(stages: &Value, accept: &str) -> usize {
+    let mut attempt: u32 = 0;
+    let mut remediations = 0;
+    loop {
+        let steps = template(stages, accept)["steps"].as_array().unwrap();
+        let when_of = |name: &str| -> String {
+            steps.iter().flat_map(|g| g.as_array().unwrap()).find(|s| s["name"] == name).unwrap()["when"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        // Verification failed: evaluate each `when` for this attempt.
+        let holds = |when: &str| {
+            let when = when
+                .replace("{{steps.verify.status}}", "Failed")
+                .replace("{{inputs.parameters.attempt}}", &attempt.to_string());
+            let (lhs, rhs) = when.split_once(" && ").unwrap();
+            assert_eq!(lhs, "Failed != Succeeded");
+            let parts: Vec<&str> = rhs.split(' ').collect();
+            let (a, op, b): (u32, &str, u32) = (parts[0].parse().unwrap(), parts[1], parts[2].parse().unwrap());
+            match op {
+                "<" => a < b,
+                ">=" => a >= b,
+                other => panic!("operator {other}"),
+            }
+        };
+        let remediate = holds(&when_of("remediate"));
+        let retry = holds(&when_of("retry"));
+        let give_up = holds(&when_of("give-up"));
+        assert!(remediate == retry && retry != give_up, "exactly one of retry and give-up runs");
+        if give_up {
+            return remediations;
+        }
+        remediations += 1;
+        let next = steps.iter().flat_map(|g| g.as_array().unwrap()).find(|s| s["name"] == "retry").unwrap();
+        assert_eq!(next["template"], accept, "retry calls the same loop");
+        let attempt_arg =
+            next["arguments"]["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "attempt").unwrap();
+        assert_eq!(attempt_arg["value"], "{{=asInt(inputs.parameters.attempt) + 1}}");
+        attempt += 1;
+        assert!(remediations < 50, "the loop does not end");
+    }
+}
+
+#[test]
+fn a_failed_acceptance_is_remediated_at_most_max_remediations_times() {
+    let generated = generated();
+    let stages: Value = serde_saphyr::from_str(&generated.files["workflowtemplates/shop-stages.yaml"]).unwrap();
+    let accept = "code-author-lint-tests-deploy-acceptance-accept";
+    assert_eq!(remediations_until_give_up(&stages, accept), 1, "defaults.maxRemediations is 1 in the fixture");
+    let verify = &template(&stages, accept)["steps"][0][0];
+    assert_eq!(verify["continueOn"]["failed"], true, "a failed verification must reach the loop");
+    // After remediation, the gates run again before acceptance does.
+    let names: Vec<&str> =
+        template(&stages, accept)["steps"].as_array().unwrap().iter().map(|g| g[0]["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["verify", "remediate", "again-lint", "again-tests", "retry"]);
+    assert!(template(&stages, "acceptance-failed").get("container").is_some());
+
+    // The default bound is 2.
+    let default = crate::common::render_text("tasks:\n  - id: 1\n    title: One\n").unwrap();
+    let stages: Value = serde_saphyr::from_str(&default.files["workflowtemplates/pressplay-stages.yaml"]).unwrap();
+    assert_eq!(remediations_until_give_up(&stages, accept), 2);
+}
+
+#[test]
+fn probes_run_in_argo_and_criteria_reach_the_agent() {
+    let generated = generated();
+    let orchestrator: Value = serde_saphyr::from_str(&generated.files["workflowtemplates/shop.yaml"]).unwrap();
+    let task = &orchestrator["spec"]["templates"][0]["dag"]["tasks"][0];
+    let params = task["arguments"]["parameters"].as_array().unwrap();
+    let probes: Value =
+        serde_json::from_str(params.iter().find(|p| p["name"] == "probes").unwrap()["value"].as_str().unwrap())
+            .unwrap();
+    assert_eq!(
+        probes,
+        serde_json::json!([{"url": "https://shop.example.com/healthz", "method": "GET", "status": "200", "body": "ok"}])
+    );
+    let brief = params.iter().find(|p| p["name"] == "brief").unwrap()["value"].as_str().unwrap();
+    let brief: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(brief).unwrap()).unwrap();
+    assert_eq!(
+        brief["acceptance"],
+        serde_json::json!([
+            "command: curl -fsS https://shop.example.com/version",
+            "The version matches the release tag."
+        ])
+    );
+    let stages: Value = serde_saphyr::from_str(&generated.files["workflowtemplates/shop-stages.yaml"]).unwrap();
+    let probe = template(&stages, "http-probe");
+    assert_eq!(probe["http"]["url"], "{{inputs.parameters.url}}");
+    let verify = template(&stages, "code-author-lint-tests-deploy-acceptance-verify");
+    assert_eq!(verify["steps"][0][0]["withParam"], "{{inputs.parameters.probes}}");
+    assert_eq!(verify["steps"][1][0]["template"], "coderun-acceptance", "the agent runs after the probes");
+}
+
+#[test]
+fn deploy_waits_for_the_argo_cd_application() {
+    let generated = generated();
+    let stages: Value = serde_saphyr::from_str(&generated.files["workflowtemplates/shop-stages.yaml"]).unwrap();
+    let wait = template(&stages, "deploy-wait");
+    assert_eq!(wait["activeDeadlineSeconds"], 1200);
+    assert_eq!(wait["resource"]["action"], "get");
+    assert_eq!(wait["resource"]["successCondition"], "status.health.status == Healthy,status.sync.status == Synced");
+    let steps = template(&stages, "code-author-lint-tests-deploy-acceptance-steps")["steps"].as_array().unwrap();
+    let names: Vec<&str> = steps.iter().map(|g| g[0]["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["author", "lint", "tests", "deploy", "deploy-wait", "acceptance"]);
+    let binding = &generated.files["rbac/rolebinding-shop-deploy-wait.yaml"];
+    assert!(binding.contains("namespace: \"argocd\"") && binding.contains("name: \"shop-deploy\""));
+}
