@@ -132,3 +132,21 @@ fn deploy_waits_for_the_argo_cd_application() {
     let binding = &generated.files["rbac/rolebinding-shop-deploy-wait.yaml"];
     assert!(binding.contains("namespace: \"argocd\"") && binding.contains("name: \"shop-deploy\""));
 }
+
+#[test]
+fn the_merge_agent_runs_last_when_it_merges() {
+    let text = "defaults:\n  merge: auto-merge\ntasks:\n  - id: 1\n    title: One\n  - id: 2\n    title: Own pipeline\n    pipeline: [author]\n";
+    let generated = crate::common::render_text(text).unwrap_or_else(|e| panic!("{}", diagnostics(&e)));
+    let chains: Vec<Vec<&str>> =
+        generated.planned.plan.chains.iter().map(|c| c.stages.iter().map(|s| s.as_str()).collect()).collect();
+    assert!(chains.iter().all(|stages| stages.last() == Some(&"merge")), "{chains:?}");
+    let stages: Value = serde_saphyr::from_str(&generated.files["workflowtemplates/pressplay-stages.yaml"]).unwrap();
+    let steps = template(&stages, "code-author-lint-tests-deploy-acceptance-merge-steps")["steps"].as_array().unwrap();
+    let names: Vec<&str> = steps.iter().map(|g| g[0]["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["author", "lint", "tests", "deploy", "acceptance", "merge"], "merge comes after acceptance");
+    assert!(
+        generated.files["workflowtemplates/pressplay-stages.yaml"].contains("PRESSPLAY_MERGE_MODE: \"auto-merge\"")
+    );
+    let wait = crate::common::render_text("tasks:\n  - id: 1\n    title: One\n").unwrap();
+    assert!(wait.planned.plan.chains[0].stages.iter().all(|s| s.as_str() != "merge"), "by default a person merges");
+}

@@ -137,6 +137,8 @@ pub struct StagesCtx {
     pub max_remediations: u32,
     /// A pinned image for the one step that only fails (a task out of remediations).
     pub fail_image: &'static str,
+    /// `wait`, `merge` or `auto-merge`, for the merge agent.
+    pub merge_mode: String,
 }
 
 /// The deploy stage's wait for an Argo CD Application.
@@ -190,6 +192,8 @@ pub struct ChainCtx {
     pub steps: Vec<StepCtx>,
     /// The acceptance stage, when the pipeline has one.
     pub accept: Option<AcceptCtx>,
+    /// Steps after acceptance (the merge agent, say).
+    pub after: Vec<StepCtx>,
 }
 
 /// One step of a chain.
@@ -338,7 +342,14 @@ pub fn stages(plan: &Plan, names: &Names) -> StagesCtx {
                 steps: chain
                     .stages
                     .iter()
-                    .filter(|stage| **stage != StageName::Acceptance)
+                    .take_while(|stage| **stage != StageName::Acceptance)
+                    .map(|stage| step(plan, chain.kind, *stage))
+                    .collect(),
+                after: chain
+                    .stages
+                    .iter()
+                    .skip_while(|stage| **stage != StageName::Acceptance)
+                    .skip(1)
                     .map(|stage| step(plan, chain.kind, *stage))
                     .collect(),
                 accept: chain.stages.contains(&StageName::Acceptance).then(|| {
@@ -417,6 +428,7 @@ pub fn stages(plan: &Plan, names: &Names) -> StagesCtx {
         }),
         max_remediations: plan.defaults.max_remediations,
         fail_image: "busybox:1.37",
+        merge_mode: plan.defaults.merge.clone(),
     }
 }
 

@@ -120,6 +120,8 @@ pub struct Defaults {
     pub ttl_after_failure_seconds: u64,
     /// Times a failed acceptance goes back to remediation before the task fails.
     pub max_remediations: u32,
+    /// `wait`, `merge` or `auto-merge`.
+    pub merge: String,
 }
 
 /// One validated task.

@@ -202,6 +202,11 @@ pub struct RawDefaults {
     /// gates again before the task fails. Default: 2.
     #[schemars(with = "Option<u32>", range(max = 10))]
     pub max_remediations: Option<Spanned<u32>>,
+    /// Who merges a task's pull request: `wait` (a person; the task waits for the merge when
+    /// events are on), `merge` (the merge agent merges once reviews and checks allow) or
+    /// `auto-merge` (the merge agent enables GitHub's auto-merge). Default: `wait`.
+    #[schemars(with = "Option<String>")]
+    pub merge: Option<Spanned<String>>,
 }
 
 /// One task of the backlog.

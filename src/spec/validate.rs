@@ -244,6 +244,16 @@ impl Checker<'_> {
         // Documentation has nothing to deploy: by default docs tasks run the pipeline without it.
         let docs_pipeline =
             docs_pipeline.unwrap_or_else(|| pipeline.iter().copied().filter(|s| *s != StageName::Deploy).collect());
+        // When the merge agent merges, it is every pipeline's last stage.
+        let merges = raw.merge.as_ref().is_some_and(|m| m.value == "merge" || m.value == "auto-merge");
+        let with_merge = |mut stages: Vec<StageName>| {
+            if merges && !stages.contains(&StageName::Merge) {
+                stages.push(StageName::Merge);
+            }
+            stages
+        };
+        let pipeline = with_merge(pipeline);
+        let docs_pipeline = with_merge(docs_pipeline);
         Defaults {
             model: self.text("defaults.model", raw.model.as_ref(), &MODEL, "claude-sonnet-4-5"),
             docs_pipeline,
@@ -294,6 +304,18 @@ impl Checker<'_> {
                 }
                 Some(value) => value.value,
                 None => 2,
+            },
+            merge: match &raw.merge {
+                None => "wait".to_owned(),
+                Some(value) if ["wait", "merge", "auto-merge"].contains(&value.value.as_str()) => value.value.clone(),
+                Some(value) => {
+                    self.error(
+                        format!("`defaults.merge` is `{}`", value.value.escape_debug()),
+                        &value.referenced,
+                        Some("write `wait` (a person merges), `merge` or `auto-merge` (the merge agent does)".into()),
+                    );
+                    "wait".to_owned()
+                }
             },
         }
     }
@@ -708,10 +730,19 @@ impl Checker<'_> {
                 test_strategy: raw.test_strategy.clone(),
                 dependencies,
                 kind: raw.kind,
-                pipeline: pipeline.unwrap_or_else(|| match raw.kind {
-                    crate::spec::Kind::Docs => defaults.docs_pipeline.clone(),
-                    crate::spec::Kind::Code => defaults.pipeline.clone(),
-                }),
+                pipeline: match pipeline {
+                    // A task's own pipeline still ends with the merge agent when it merges.
+                    Some(mut own) => {
+                        if defaults.merge != "wait" && !own.contains(&StageName::Merge) {
+                            own.push(StageName::Merge);
+                        }
+                        own
+                    }
+                    None => match raw.kind {
+                        crate::spec::Kind::Docs => defaults.docs_pipeline.clone(),
+                        crate::spec::Kind::Code => defaults.pipeline.clone(),
+                    },
+                },
                 priority: raw.priority,
                 status,
                 subtasks,
