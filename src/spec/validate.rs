@@ -258,31 +258,9 @@ impl Checker<'_> {
             model: self.text("defaults.model", raw.model.as_ref(), &MODEL, "claude-sonnet-4-5"),
             docs_pipeline,
             pipeline,
-            concurrency: match &raw.concurrency {
-                Some(value) if value.value == 0 || value.value > 10_000 => {
-                    self.error(
-                        format!("`defaults.concurrency` is {}; it must be between 1 and 10000", value.value),
-                        &value.referenced,
-                        None,
-                    );
-                    4
-                }
-                Some(value) => value.value,
-                None => 4,
-            },
+            concurrency: self.bounded("defaults.concurrency", raw.concurrency.as_ref(), 1..=10_000, 4),
             stage_timeout_seconds: self.duration("defaults.stageTimeout", raw.stage_timeout.as_ref(), 3 * 3600),
-            retries: match &raw.retries {
-                Some(value) if value.value > 20 => {
-                    self.error(
-                        format!("`defaults.retries` is {}; the limit is 20", value.value),
-                        &value.referenced,
-                        None,
-                    );
-                    2
-                }
-                Some(value) => value.value,
-                None => 2,
-            },
+            retries: self.bounded("defaults.retries", raw.retries.as_ref(), 0..=20, 2),
             ttl_after_success_seconds: self.duration(
                 "defaults.ttlAfterSuccess",
                 raw.ttl_after_success.as_ref(),
@@ -293,18 +271,7 @@ impl Checker<'_> {
                 raw.ttl_after_failure.as_ref(),
                 3 * 86_400,
             ),
-            max_remediations: match &raw.max_remediations {
-                Some(value) if value.value > 10 => {
-                    self.error(
-                        format!("`defaults.maxRemediations` is {}; the limit is 10", value.value),
-                        &value.referenced,
-                        None,
-                    );
-                    2
-                }
-                Some(value) => value.value,
-                None => 2,
-            },
+            max_remediations: self.bounded("defaults.maxRemediations", raw.max_remediations.as_ref(), 0..=10, 2),
             merge: match &raw.merge {
                 None => "wait".to_owned(),
                 Some(value) if ["wait", "merge", "auto-merge"].contains(&value.value.as_str()) => value.value.clone(),
@@ -317,6 +284,28 @@ impl Checker<'_> {
                     "wait".to_owned()
                 }
             },
+        }
+    }
+
+    /// A number within `range`, or the default (with an error) when it is outside.
+    fn bounded(
+        &mut self,
+        field: &str,
+        value: Option<&Spanned<u32>>,
+        range: std::ops::RangeInclusive<u32>,
+        default: u32,
+    ) -> u32 {
+        match value {
+            Some(value) if !range.contains(&value.value) => {
+                self.error(
+                    format!("`{field}` is {}; it must be between {} and {}", value.value, range.start(), range.end()),
+                    &value.referenced,
+                    None,
+                );
+                default
+            }
+            Some(value) => value.value,
+            None => default,
         }
     }
 
