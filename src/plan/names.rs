@@ -1,6 +1,6 @@
 //! Names: every Kubernetes and Argo name the output uses is made here, and only through
 //! [`K8sName::new`], which refuses anything that is not a valid DNS-1123 label that starts with
-//! a letter. Task ids become node names by one documented rule (`docs/naming.md`).
+//! a letter. Task ids become node names by one documented rule (`docs/output.md`, "Names").
 
 use std::collections::BTreeMap;
 use std::fmt;
