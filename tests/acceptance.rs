@@ -149,4 +149,15 @@ fn the_merge_agent_runs_last_when_it_merges() {
     );
     let wait = crate::common::render_text("tasks:\n  - id: 1\n    title: One\n").unwrap();
     assert!(wait.planned.plan.chains[0].stages.iter().all(|s| s.as_str() != "merge"), "by default a person merges");
+    // Without events nothing would tell the run about the merge: the merge agent waits for it,
+    // polling, so that dependents still start only after the merge.
+    let polling = crate::common::render_text(
+        "events:\n  enabled: false\ndefaults:\n  mergePollInterval: 2m\ntasks:\n  - id: 1\n    title: One\n",
+    )
+    .unwrap();
+    assert_eq!(polling.planned.plan.chains[0].stages.last().map(|s| s.as_str()), Some("merge"));
+    let stages = &polling.files["workflowtemplates/pressplay-stages.yaml"];
+    assert!(
+        stages.contains("PRESSPLAY_MERGE_MODE: \"wait\"") && stages.contains("PRESSPLAY_MERGE_POLL_SECONDS: \"120\"")
+    );
 }

@@ -139,6 +139,8 @@ pub struct StagesCtx {
     pub fail_image: &'static str,
     /// `wait`, `merge` or `auto-merge`, for the merge agent.
     pub merge_mode: String,
+    /// Seconds between the merge agent's checks.
+    pub merge_poll_seconds: u64,
 }
 
 /// The deploy stage's wait for an Argo CD Application.
@@ -429,6 +431,7 @@ pub fn stages(plan: &Plan, names: &Names) -> StagesCtx {
         max_remediations: plan.defaults.max_remediations,
         fail_image: "busybox:1.37",
         merge_mode: plan.defaults.merge.clone(),
+        merge_poll_seconds: plan.defaults.merge_poll_seconds,
     }
 }
 

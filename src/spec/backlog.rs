@@ -122,6 +122,10 @@ pub struct Defaults {
     pub max_remediations: u32,
     /// `wait`, `merge` or `auto-merge`.
     pub merge: String,
+    /// Seconds between the merge agent's checks of the pull request.
+    pub merge_poll_seconds: u64,
+    /// Whether every pipeline ends with the merge agent (it merges, or events are off).
+    pub merge_stage: bool,
 }
 
 /// One validated task.

@@ -207,6 +207,10 @@ pub struct RawDefaults {
     /// `auto-merge` (the merge agent enables GitHub's auto-merge). Default: `wait`.
     #[schemars(with = "Option<String>")]
     pub merge: Option<Spanned<String>>,
+    /// How often the merge agent checks the pull request's reviews, checks and merge state,
+    /// as a duration. Default: `5m`.
+    #[schemars(with = "Option<String>")]
+    pub merge_poll_interval: Option<Spanned<String>>,
 }
 
 /// One task of the backlog.

@@ -41,8 +41,8 @@ pub struct ValidateOptions {
 pub fn validate(raw: RawBacklog, source: &SourceFile, options: &ValidateOptions) -> (Backlog, Vec<Diagnostic>) {
     let mut checker = Checker { source, options, problems: Vec::new() };
     let project = checker.project(&raw.project);
-    let defaults = checker.defaults(&raw.defaults);
     let events = checker.events(&raw.events, &project);
+    let defaults = checker.defaults(&raw.defaults, events.is_some());
     let tasks = checker.tasks(raw.tasks, &defaults);
     let backlog = Backlog {
         project,
@@ -231,7 +231,7 @@ impl Checker<'_> {
         }
     }
 
-    fn defaults(&mut self, raw: &RawDefaults) -> Defaults {
+    fn defaults(&mut self, raw: &RawDefaults, events: bool) -> Defaults {
         let pipeline = match &raw.pipeline {
             Some(pipeline) => self.pipeline("defaults.pipeline", pipeline),
             None => None,
@@ -245,7 +245,9 @@ impl Checker<'_> {
         let docs_pipeline =
             docs_pipeline.unwrap_or_else(|| pipeline.iter().copied().filter(|s| *s != StageName::Deploy).collect());
         // When the merge agent merges, it is every pipeline's last stage.
-        let merges = raw.merge.as_ref().is_some_and(|m| m.value == "merge" || m.value == "auto-merge");
+        // The merge agent is every pipeline's last stage when it merges, and when events are off
+        // (it then waits for a person's merge by polling, so that dependents start after it).
+        let merges = !events || raw.merge.as_ref().is_some_and(|m| m.value == "merge" || m.value == "auto-merge");
         let with_merge = |mut stages: Vec<StageName>| {
             if merges && !stages.contains(&StageName::Merge) {
                 stages.push(StageName::Merge);
@@ -272,6 +274,8 @@ impl Checker<'_> {
                 3 * 86_400,
             ),
             max_remediations: self.bounded("defaults.maxRemediations", raw.max_remediations.as_ref(), 0..=10, 2),
+            merge_poll_seconds: self.duration("defaults.mergePollInterval", raw.merge_poll_interval.as_ref(), 300),
+            merge_stage: merges,
             merge: match &raw.merge {
                 None => "wait".to_owned(),
                 Some(value) if ["wait", "merge", "auto-merge"].contains(&value.value.as_str()) => value.value.clone(),
@@ -722,7 +726,7 @@ impl Checker<'_> {
                 pipeline: match pipeline {
                     // A task's own pipeline still ends with the merge agent when it merges.
                     Some(mut own) => {
-                        if defaults.merge != "wait" && !own.contains(&StageName::Merge) {
+                        if defaults.merge_stage && !own.contains(&StageName::Merge) {
                             own.push(StageName::Merge);
                         }
                         own
