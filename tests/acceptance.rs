@@ -161,3 +161,29 @@ fn the_merge_agent_runs_last_when_it_merges() {
         stages.contains("PRESSPLAY_MERGE_MODE: \"wait\"") && stages.contains("PRESSPLAY_MERGE_POLL_SECONDS: \"120\"")
     );
 }
+
+#[test]
+fn a_merged_task_leaves_nothing_behind() {
+    let generated = generated();
+    let stages: Value = serde_saphyr::from_str(&generated.files["workflowtemplates/shop-stages.yaml"]).unwrap();
+    let cleanup = template(&stages, "cleanup");
+    assert_eq!(cleanup["resource"]["action"], "delete");
+    let flags: Vec<&str> =
+        cleanup["resource"]["flags"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
+    assert_eq!(
+        flags,
+        [
+            "coderuns,docsruns",
+            "--selector",
+            "pressplay.dev/project=shop,pressplay.dev/task-number={{inputs.parameters.task-number}}",
+            "--ignore-not-found"
+        ]
+    );
+    // With events on, it runs after the merge gate.
+    let wrapper = template(&stages, "code-author-lint-tests-deploy-acceptance");
+    let tasks = wrapper["dag"]["tasks"].as_array().unwrap();
+    let step = tasks.iter().find(|t| t["name"] == "cleanup").unwrap();
+    assert_eq!(step["depends"], "await-merge");
+    let role: Value = serde_saphyr::from_str(&generated.files["rbac/role-shop-cleanup.yaml"]).unwrap();
+    assert_eq!(role["rules"][0]["verbs"], serde_json::json!(["list", "delete"]), "cleanup may only list and delete");
+}

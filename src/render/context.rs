@@ -141,6 +141,19 @@ pub struct StagesCtx {
     pub merge_mode: String,
     /// Seconds between the merge agent's checks.
     pub merge_poll_seconds: u64,
+    /// After a task's merge: what to delete (`coderuns`, `docsruns`, comma-joined) and as whom.
+    pub cleanup: Option<CleanupCtx>,
+}
+
+/// Deleting a task's agent runs once it is merged.
+#[derive(Debug, Serialize)]
+pub struct CleanupCtx {
+    /// Resource kinds, as kubectl names them, comma-joined.
+    pub kinds: String,
+    /// The selector prefix; the task number completes it.
+    pub selector_prefix: String,
+    /// The ServiceAccount allowed to delete them.
+    pub service_account: String,
 }
 
 /// The deploy stage's wait for an Argo CD Application.
@@ -432,7 +445,29 @@ pub fn stages(plan: &Plan, names: &Names) -> StagesCtx {
         fail_image: "busybox:1.37",
         merge_mode: plan.defaults.merge.clone(),
         merge_poll_seconds: plan.defaults.merge_poll_seconds,
+        cleanup: cleanup_kinds(plan).map(|kinds| CleanupCtx {
+            kinds: kinds.join(","),
+            selector_prefix: format!("{LABEL_PROJECT}={},{LABEL_TASK_NUMBER}=", project.name),
+            service_account: names.of("cleanup").to_string(),
+        }),
     }
+}
+
+/// The resources a merged task's agents leave behind, when something marks the merge (the
+/// merge gate with events on, or the merge agent without them): `coderuns`, `docsruns`.
+pub fn cleanup_kinds(plan: &Plan) -> Option<Vec<&'static str>> {
+    let marks_merge = plan.events.is_some() || plan.defaults.merge_stage;
+    if !marks_merge || plan.tasks.is_empty() {
+        return None;
+    }
+    let kinds: std::collections::BTreeSet<&'static str> = agent_roles(plan)
+        .into_iter()
+        .map(|(kind, _)| match kind {
+            Kind::Code => "coderuns",
+            Kind::Docs => "docsruns",
+        })
+        .collect();
+    Some(kinds.into_iter().collect())
 }
 
 /// A chain step calling the agent of `stage`, followed by the deploy wait when there is one.

@@ -108,6 +108,13 @@ pub fn render(
             vec![(&["agents.platform"], resources, &["create", "get", "list", "watch"]), task_results()],
         ));
     }
+    if let Some(kinds) = context::cleanup_kinds(plan) {
+        accounts.push((
+            names.of("cleanup").to_string(),
+            "cleanup",
+            vec![(&["agents.platform"], kinds, &["list", "delete"])],
+        ));
+    }
     if plan.events.is_some() {
         accounts.push((
             names.of("sensor").to_string(),
