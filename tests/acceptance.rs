@@ -79,7 +79,10 @@ fn a_failed_acceptance_is_remediated_at_most_max_remediations_times() {
     let names: Vec<&str> =
         template(&stages, accept)["steps"].as_array().unwrap().iter().map(|g| g[0]["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["verify", "remediate", "again-lint", "again-tests", "retry"]);
-    assert!(template(&stages, "acceptance-failed").get("container").is_some());
+    let failed = template(&stages, "acceptance-failed");
+    assert_eq!(failed["outputs"]["parameters"][0]["name"], "reason", "the reason is an output");
+    assert!(failed["container"]["args"][0].as_str().unwrap().contains("/dev/termination-log"), "and the run's message");
+    assert!(!failed["container"]["args"][0].as_str().unwrap().contains("{{"), "no parameter in the shell text");
 
     // The default bound is 2.
     let default = crate::common::render_text("tasks:\n  - id: 1\n    title: One\n").unwrap();
