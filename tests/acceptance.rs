@@ -128,7 +128,7 @@ fn deploy_waits_for_the_argo_cd_application() {
     let wait = template(&stages, "deploy-wait");
     assert_eq!(wait["activeDeadlineSeconds"], 1200);
     assert_eq!(wait["resource"]["action"], "get");
-    assert_eq!(wait["resource"]["successCondition"], "status.health.status == Healthy,status.sync.status == Synced");
+    assert_eq!(wait["resource"]["successCondition"], "status.health.status == Healthy,status.sync.status == Synced,status.operationState.phase == Succeeded");
     let steps = template(&stages, "code-author-lint-tests-deploy-acceptance-steps")["steps"].as_array().unwrap();
     let names: Vec<&str> = steps.iter().map(|g| g[0]["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["author", "lint", "tests", "deploy", "deploy-wait", "acceptance"]);
