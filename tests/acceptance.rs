@@ -128,7 +128,10 @@ fn deploy_waits_for_the_argo_cd_application() {
     let wait = template(&stages, "deploy-wait");
     assert_eq!(wait["activeDeadlineSeconds"], 1200);
     assert_eq!(wait["resource"]["action"], "get");
-    assert_eq!(wait["resource"]["successCondition"], "status.health.status == Healthy,status.sync.status == Synced,status.operationState.phase == Succeeded");
+    assert_eq!(
+        wait["resource"]["successCondition"],
+        "status.health.status == Healthy,status.sync.status == Synced,status.operationState.phase == Succeeded"
+    );
     let steps = template(&stages, "code-author-lint-tests-deploy-acceptance-steps")["steps"].as_array().unwrap();
     let names: Vec<&str> = steps.iter().map(|g| g[0]["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["author", "lint", "tests", "deploy", "deploy-wait", "acceptance"]);
@@ -189,4 +192,24 @@ fn a_merged_task_leaves_nothing_behind() {
     assert_eq!(step["depends"], "await-merge");
     let role: Value = serde_saphyr::from_str(&generated.files["rbac/role-shop-cleanup.yaml"]).unwrap();
     assert_eq!(role["rules"][0]["verbs"], serde_json::json!(["list", "delete"]), "cleanup may only list and delete");
+}
+
+#[test]
+fn deploy_can_wait_for_any_configured_resource() {
+    let text = "project:\n  name: shop\n  deploy:\n    application: shop-preview\n    apiVersion: apps/v1\n    kind: Deployment\n    namespace: preview\n    successCondition: status.readyReplicas > 0\n    failureCondition: status.unavailableReplicas > 2\ntasks:\n  - id: 1\n    title: One\n";
+    let generated = crate::common::render_text(text).unwrap_or_else(|e| panic!("{}", diagnostics(&e)));
+    let stages: Value = serde_saphyr::from_str(&generated.files["workflowtemplates/shop-stages.yaml"]).unwrap();
+    let wait = template(&stages, "deploy-wait");
+    assert_eq!(wait["resource"]["successCondition"], "status.readyReplicas > 0");
+    let manifest: Value = serde_saphyr::from_str(wait["resource"]["manifest"].as_str().unwrap()).unwrap();
+    assert_eq!(manifest["kind"], "Deployment");
+    assert_eq!(manifest["metadata"]["namespace"], "preview");
+    let role: Value = serde_saphyr::from_str(&generated.files["rbac/role-shop-deploy-wait.yaml"]).unwrap();
+    assert_eq!(role["metadata"]["namespace"], "preview");
+    assert_eq!(role["rules"][0]["apiGroups"], serde_json::json!(["apps"]));
+    assert_eq!(role["rules"][0]["resources"], serde_json::json!(["deployments"]));
+
+    let bad = text.replace("status.readyReplicas > 0", "\"{{workflow.name}}\"");
+    let err = crate::common::render_text(&bad).unwrap_err();
+    assert!(diagnostics(&err).contains("project.deploy.successCondition"), "{}", diagnostics(&err));
 }

@@ -156,11 +156,19 @@ pub struct CleanupCtx {
     pub service_account: String,
 }
 
-/// The deploy stage's wait for an Argo CD Application.
+/// The deploy stage's wait for an Argo CD Application (or another resource).
 #[derive(Debug, Serialize)]
 pub struct DeployCtx {
-    /// Application name.
+    /// Resource name.
     pub application: String,
+    /// API version.
+    pub api_version: String,
+    /// Kind.
+    pub kind: String,
+    /// Success condition.
+    pub success_condition: String,
+    /// Failure condition.
+    pub failure_condition: String,
     /// Its namespace.
     pub namespace: String,
     /// Longest wait.
@@ -437,6 +445,10 @@ pub fn stages(plan: &Plan, names: &Names) -> StagesCtx {
         probes: plan.tasks.iter().any(|t| t.probes.is_some()),
         deploy: plan.project.deploy.as_ref().map(|deploy| DeployCtx {
             application: deploy.application.clone(),
+            api_version: deploy.api_version.clone(),
+            kind: deploy.kind.clone(),
+            success_condition: deploy.success_condition.clone(),
+            failure_condition: deploy.failure_condition.clone(),
             namespace: deploy.namespace.clone(),
             timeout_seconds: deploy.timeout_seconds,
             service_account: names.agent_account(AgentRole::Stage(StageName::Deploy)).to_string(),

@@ -49,8 +49,13 @@ pub fn header(source_name: &str) -> String {
     format!("{HEADER_PREFIX}{name} - do not edit\n")
 }
 
-/// One RBAC rule, as rendered: API groups, resources, verbs.
-type Rule = (&'static [&'static str], Vec<&'static str>, &'static [&'static str]);
+/// One RBAC rule, as rendered: its API group (`""` is the core group), resources, verbs.
+type Rule = (String, Vec<String>, &'static [&'static str]);
+
+/// A rule from literals.
+fn rule(group: &str, resources: &[&str], verbs: &'static [&'static str]) -> Rule {
+    (group.to_owned(), resources.iter().map(|r| (*r).to_owned()).collect(), verbs)
+}
 
 /// A Role and its RoleBinding for one ServiceAccount of the project's namespace.
 struct Grant {
@@ -91,8 +96,7 @@ pub fn render(
     // Identities: one ServiceAccount, Role and RoleBinding per component, each granting only
     // what that component does.
     let mut accounts: Vec<(String, &'static str, Vec<Rule>)> = Vec::new();
-    const TASK_RESULTS: Rule = (&["argoproj.io"], Vec::new(), &["create", "patch"]);
-    let task_results = || (TASK_RESULTS.0, vec!["workflowtaskresults"], TASK_RESULTS.2);
+    let task_results = || rule("argoproj.io", &["workflowtaskresults"], &["create", "patch"]);
     accounts.push((names.orchestrator_account.to_string(), "orchestrator", vec![task_results()]));
     let mut kinds_of: BTreeMap<AgentRole, Vec<&'static str>> = BTreeMap::new();
     for (kind, role) in context::agent_roles(plan) {
@@ -105,14 +109,14 @@ pub fn render(
         accounts.push((
             names.agent_account(role).to_string(),
             "agent",
-            vec![(&["agents.platform"], resources, &["create", "get", "list", "watch"]), task_results()],
+            vec![rule("agents.platform", &resources, &["create", "get", "list", "watch"]), task_results()],
         ));
     }
     if let Some(kinds) = context::cleanup_kinds(plan) {
         accounts.push((
             names.of("cleanup").to_string(),
             "cleanup",
-            vec![(&["agents.platform"], kinds, &["list", "delete"])],
+            vec![rule("agents.platform", &kinds, &["list", "delete"])],
         ));
     }
     if plan.events.is_some() {
@@ -120,14 +124,14 @@ pub fn render(
             names.of("sensor").to_string(),
             "sensor",
             vec![
-                (&[""], vec!["configmaps"], &["create", "get", "patch"]),
-                (&["argoproj.io"], vec!["workflows"], &["create"]),
+                rule("", &["configmaps"], &["create", "get", "patch"]),
+                rule("argoproj.io", &["workflows"], &["create"]),
             ],
         ));
         accounts.push((
             names.of("waker").to_string(),
             "waker",
-            vec![(&["argoproj.io"], vec!["workflows"], &["get", "update", "patch"])],
+            vec![rule("argoproj.io", &["workflows"], &["get", "update", "patch"])],
         ));
     }
     // Grants in other namespaces: (Role and RoleBinding name, their namespace, the account, rules).
@@ -138,7 +142,7 @@ pub fn render(
             names.of("deploy-wait").to_string(),
             deploy.namespace.clone(),
             names.agent_account(AgentRole::Stage(StageName::Deploy)).to_string(),
-            vec![(&["argoproj.io"], vec!["applications"], &["get", "list", "watch"])],
+            vec![rule(&deploy.group, &[deploy.plural.as_str()], &["get", "list", "watch"])],
         ));
     }
     if plan.tasks.iter().any(|t| t.probes.is_some()) {
@@ -146,8 +150,8 @@ pub fn render(
         if let Some((_, _, rules)) =
             accounts.iter_mut().find(|(name, _, _)| *name == names.orchestrator_account.to_string())
         {
-            rules.push((&["argoproj.io"], vec!["workflowtasksets"], &["list", "watch"]));
-            rules.push((&["argoproj.io"], vec!["workflowtasksets/status"], &["patch"]));
+            rules.push(rule("argoproj.io", &["workflowtasksets"], &["list", "watch"]));
+            rules.push(rule("argoproj.io", &["workflowtasksets/status"], &["patch"]));
         }
     }
     let mut grants: Vec<Grant> = accounts
@@ -188,10 +192,14 @@ pub fn render(
         ]));
         docs.push(doc(env::ROLE_BINDING, "RoleBinding", role_name.clone(), true, binding)?);
         let account = role_name;
-        let rules: Vec<BTreeMap<&str, Vec<&str>>> = rules
+        let rules: Vec<BTreeMap<&str, Vec<String>>> = rules
             .into_iter()
-            .map(|(groups, resources, verbs)| {
-                BTreeMap::from([("api_groups", groups.to_vec()), ("resources", resources), ("verbs", verbs.to_vec())])
+            .map(|(group, resources, verbs)| {
+                BTreeMap::from([
+                    ("api_groups", vec![group]),
+                    ("resources", resources),
+                    ("verbs", verbs.iter().map(|v| (*v).to_owned()).collect()),
+                ])
             })
             .collect();
         docs.push(doc(

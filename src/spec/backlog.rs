@@ -77,8 +77,20 @@ pub struct Project {
 /// The deploy stage's wait: an Argo CD Application that must be Healthy and Synced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deploy {
-    /// Application name (a DNS subdomain).
+    /// Resource name (a DNS label).
     pub application: String,
+    /// API version.
+    pub api_version: String,
+    /// Kind.
+    pub kind: String,
+    /// Plural, for RBAC.
+    pub plural: String,
+    /// API group (empty for the core group), for RBAC.
+    pub group: String,
+    /// Success condition (Argo's resource condition syntax).
+    pub success_condition: String,
+    /// Failure condition.
+    pub failure_condition: String,
     /// Its namespace.
     pub namespace: String,
     /// Longest wait.

@@ -154,13 +154,29 @@ pub struct RawProject {
     pub deploy: Option<RawDeploy>,
 }
 
-/// What the deploy stage waits for after its agent.
+/// What the deploy stage waits for after its agent: an Argo CD Application by default, or any
+/// resource with its own conditions.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawDeploy {
-    /// Argo CD Application name.
+    /// Name of the Application (or of the resource).
     #[schemars(with = "String")]
     pub application: Spanned<String>,
+    /// API version of the resource. Default: `argoproj.io/v1alpha1`.
+    #[schemars(with = "Option<String>")]
+    pub api_version: Option<Spanned<String>>,
+    /// Kind of the resource. Default: `Application`.
+    #[schemars(with = "Option<String>")]
+    pub kind: Option<Spanned<String>>,
+    /// Its plural, for RBAC. Default: the kind in lowercase followed by `s`.
+    #[schemars(with = "Option<String>")]
+    pub plural: Option<Spanned<String>>,
+    /// Argo resource success condition. Default: Healthy, Synced and last sync Succeeded.
+    #[schemars(with = "Option<String>")]
+    pub success_condition: Option<Spanned<String>>,
+    /// Argo resource failure condition. Default: health Degraded.
+    #[schemars(with = "Option<String>")]
+    pub failure_condition: Option<Spanned<String>>,
     /// Namespace of the Application. Default: `argocd`.
     #[schemars(with = "Option<String>")]
     pub namespace: Option<Spanned<String>>,

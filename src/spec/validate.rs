@@ -111,6 +111,27 @@ const PATH: Pattern = Pattern {
             && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | '-'))
     },
 };
+const API_VERSION: Pattern = Pattern {
+    describe: "an API version such as `apps/v1` or `argoproj.io/v1alpha1`",
+    accepts: |s| {
+        !s.is_empty() && s.len() <= 100 && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '/' | '-'))
+    },
+};
+const KIND: Pattern = Pattern {
+    describe: "a resource kind such as `Application` or `Deployment`",
+    accepts: |s| {
+        !s.is_empty()
+            && s.len() <= 63
+            && s.starts_with(|c: char| c.is_ascii_uppercase())
+            && s.chars().all(|c| c.is_ascii_alphanumeric())
+    },
+};
+const CONDITION: Pattern = Pattern {
+    describe: "an Argo resource condition such as `status.readyReplicas > 0` (letters, digits, spaces and `._,=!<>()-`)",
+    accepts: |s| {
+        !s.is_empty() && s.len() <= 500 && s.chars().all(|c| c.is_ascii_alphanumeric() || " ._,=!<>()-".contains(c))
+    },
+};
 const MODEL: Pattern = Pattern {
     describe: "a model name: letters, digits and `._:/@-`",
     accepts: |s| {
@@ -219,10 +240,32 @@ impl Checker<'_> {
                 &PATH,
                 ".",
             ),
-            deploy: raw.deploy.as_ref().map(|deploy| Deploy {
-                application: self.text("project.deploy.application", Some(&deploy.application), &DNS_LABEL_63, "app"),
-                namespace: self.text("project.deploy.namespace", deploy.namespace.as_ref(), &DNS_LABEL_63, "argocd"),
-                timeout_seconds: self.duration("project.deploy.timeout", deploy.timeout.as_ref(), 30 * 60),
+            deploy: raw.deploy.as_ref().map(|deploy| {
+                let api_version =
+                    self.text("project.deploy.apiVersion", deploy.api_version.as_ref(), &API_VERSION, "argoproj.io/v1alpha1");
+                let kind = self.text("project.deploy.kind", deploy.kind.as_ref(), &KIND, "Application");
+                let plural = self.text("project.deploy.plural", deploy.plural.as_ref(), &DNS_LABEL_63, &format!("{}s", kind.to_lowercase()));
+                Deploy {
+                    application: self.text("project.deploy.application", Some(&deploy.application), &DNS_LABEL_63, "app"),
+                    group: api_version.rsplit_once('/').map_or(String::new(), |(group, _)| group.to_owned()),
+                    api_version,
+                    kind,
+                    plural,
+                    success_condition: self.text(
+                        "project.deploy.successCondition",
+                        deploy.success_condition.as_ref(),
+                        &CONDITION,
+                        "status.health.status == Healthy,status.sync.status == Synced,status.operationState.phase == Succeeded",
+                    ),
+                    failure_condition: self.text(
+                        "project.deploy.failureCondition",
+                        deploy.failure_condition.as_ref(),
+                        &CONDITION,
+                        "status.health.status == Degraded",
+                    ),
+                    namespace: self.text("project.deploy.namespace", deploy.namespace.as_ref(), &DNS_LABEL_63, "argocd"),
+                    timeout_seconds: self.duration("project.deploy.timeout", deploy.timeout.as_ref(), 30 * 60),
+                }
             }),
             name,
             repository_url,
