@@ -331,7 +331,7 @@ fn show_profiles(name: Option<&str>, backlog: Option<PathBuf>, dir: Option<PathB
             (path, "(built-in)".to_owned(), Some(temp))
         }
     };
-    let options = LoadOptions { format: Format::Native, profiles: dir, ..LoadOptions::default() };
+    let options = LoadOptions { format: Format::Auto, profiles: dir, ..LoadOptions::default() };
     let loaded = match crate::spec::load(&path, &display, &options) {
         Ok(loaded) => loaded,
         Err(err) => return report(&Error::Load(err)),

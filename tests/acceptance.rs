@@ -78,7 +78,10 @@ fn a_failed_acceptance_is_remediated_at_most_max_remediations_times() {
     // After remediation, the gates run again before acceptance does.
     let names: Vec<&str> =
         template(&stages, accept)["steps"].as_array().unwrap().iter().map(|g| g[0]["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["verify", "remediate", "again-lint", "again-tests", "retry"]);
+    assert_eq!(
+        names,
+        ["verify", "remediate", "again-lint", "again-tests", "again-deploy", "again-deploy-wait", "retry"]
+    );
     let failed = template(&stages, "acceptance-failed");
     assert_eq!(failed["outputs"]["parameters"][0]["name"], "reason", "the reason is an output");
     assert!(failed["container"]["args"][0].as_str().unwrap().contains("/dev/termination-log"), "and the run's message");
@@ -212,4 +215,53 @@ fn deploy_can_wait_for_any_configured_resource() {
     let bad = text.replace("status.readyReplicas > 0", "\"{{workflow.name}}\"");
     let err = crate::common::render_text(&bad).unwrap_err();
     assert!(diagnostics(&err).contains("project.deploy.successCondition"), "{}", diagnostics(&err));
+}
+
+/// Regressions from a review of the acceptance, deploy and merge stages.
+#[test]
+fn review_regressions() {
+    let generated = generated();
+    // The cleanup account may also report its step's result.
+    let role: Value = serde_saphyr::from_str(&generated.files["rbac/role-shop-cleanup.yaml"]).unwrap();
+    assert!(role.to_string().contains("workflowtaskresults"));
+    // After a remediation the deploy runs again, with its wait, before acceptance.
+    let stages: Value = serde_saphyr::from_str(&generated.files["workflowtemplates/shop-stages.yaml"]).unwrap();
+    let names: Vec<&str> = template(&stages, "code-author-lint-tests-deploy-acceptance-accept")["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g[0]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["verify", "remediate", "again-lint", "again-tests", "again-deploy", "again-deploy-wait", "retry"]
+    );
+    // Docs agents get their gates and attributes as annotations (DocsRun has no env).
+    assert!(generated.files["workflowtemplates/shop-stages.yaml"].contains("pressplay.dev/gates-b64"));
+
+    // An acceptance-only pipeline still has an author to go back to.
+    let only = crate::common::render_text("tasks:\n  - id: 1\n    title: One\n    pipeline: [acceptance]\n").unwrap();
+    assert!(only.files["workflowtemplates/pressplay-stages.yaml"].contains("- name: \"coderun-author\""));
+
+    // Pipelines with merge before the end, HEAD probes with a body, custom kinds without a
+    // condition are errors; probes without an acceptance stage a warning.
+    for (text, expected) in [
+        ("tasks:\n  - id: 1\n    title: A\n    pipeline: [merge, author]\n", "`merge` is not the last stage"),
+        (
+            "tasks:\n  - id: 1\n    title: A\n    acceptance:\n      - http: {url: \"https://x.example.com/\", method: HEAD, body: ok}\n",
+            "HEAD request",
+        ),
+        (
+            "project:\n  deploy:\n    application: a\n    kind: Deployment\n    apiVersion: apps/v1\ntasks:\n  - id: 1\n    title: A\n",
+            "no `successCondition`",
+        ),
+    ] {
+        let err = crate::common::render_text(text).unwrap_err();
+        assert!(diagnostics(&err).contains(expected), "{}", diagnostics(&err));
+    }
+    let warned = crate::common::render_text(
+        "tasks:\n  - id: 1\n    title: A\n    pipeline: [author]\n    acceptance:\n      - http: {url: \"https://x.example.com/\"}\n",
+    )
+    .unwrap();
+    assert!(warned.planned.warnings.iter().any(|w| w.message.contains("no `acceptance` stage")));
 }

@@ -10,7 +10,8 @@ use crate::common::{render_text, shared};
 const BACKLOG: &str = "tasks:\n  - id: 1\n    title: Code\n  - id: docs-1\n    title: Docs\n    kind: docs\n";
 
 /// Sample values for every placeholder the agent templates use.
-const SAMPLES: [(&str, &str); 8] = [
+const SAMPLES: [(&str, &str); 9] = [
+    ("{{inputs.parameters.attempt}}", "0"),
     ("{{inputs.parameters.pr}}", "31"),
     ("{{inputs.parameters.task-number}}", "42"),
     ("{{inputs.parameters.task-id}}", "docs-1"),

@@ -328,6 +328,11 @@ pub fn agent_roles(plan: &Plan) -> Vec<(Kind, AgentRole)> {
             c.stages.iter().map(move |s| (resource_kind(plan, c.kind, AgentRole::Stage(*s)), AgentRole::Stage(*s)))
         })
         .collect();
+    // A failed acceptance goes back to the author, whether or not the pipeline starts with one.
+    for chain in plan.chains.iter().filter(|c| c.stages.contains(&StageName::Acceptance)) {
+        let author = AgentRole::Stage(StageName::Author);
+        roles.insert((resource_kind(plan, chain.kind, author), author));
+    }
     if plan.events.is_some() {
         roles.extend(AgentRole::REMEDIATORS.iter().map(|r| (resource_kind(plan, Kind::Code, *r), *r)));
     }
@@ -386,8 +391,9 @@ pub fn stages(plan: &Plan, names: &Names) -> StagesCtx {
                         gates: chain
                             .stages
                             .iter()
-                            .filter(|s| matches!(s, StageName::Lint | StageName::Tests))
-                            .map(|s| StepCtx { deploy_wait: false, ..step(plan, chain.kind, *s) })
+                            .take_while(|s| **s != StageName::Acceptance)
+                            .filter(|s| matches!(s, StageName::Lint | StageName::Tests | StageName::Deploy))
+                            .map(|s| step(plan, chain.kind, *s))
                             .collect(),
                     }
                 }),

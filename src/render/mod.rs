@@ -116,7 +116,7 @@ pub fn render(
         accounts.push((
             names.of("cleanup").to_string(),
             "cleanup",
-            vec![rule("agents.platform", &kinds, &["list", "delete"])],
+            vec![rule("agents.platform", &kinds, &["list", "delete"]), task_results()],
         ));
     }
     if plan.events.is_some() {

@@ -244,7 +244,14 @@ impl Checker<'_> {
                 let api_version =
                     self.text("project.deploy.apiVersion", deploy.api_version.as_ref(), &API_VERSION, "argoproj.io/v1alpha1");
                 let kind = self.text("project.deploy.kind", deploy.kind.as_ref(), &KIND, "Application");
-                let plural = self.text("project.deploy.plural", deploy.plural.as_ref(), &DNS_LABEL_63, &format!("{}s", kind.to_lowercase()));
+                let plural = self.text("project.deploy.plural", deploy.plural.as_ref(), &DNS_LABEL_63, &plural_of(&kind));
+                if kind != "Application" && deploy.success_condition.is_none() {
+                    self.error(
+                        format!("`project.deploy` waits for a `{kind}` but has no `successCondition`"),
+                        &deploy.application.referenced,
+                        Some("the default condition is Argo CD's; say when this resource is ready, such as `status.readyReplicas > 0`".into()),
+                    );
+                }
                 Deploy {
                     application: self.text("project.deploy.application", Some(&deploy.application), &DNS_LABEL_63, "app"),
                     group: api_version.rsplit_once('/').map_or(String::new(), |(group, _)| group.to_owned()),
@@ -403,6 +410,16 @@ impl Checker<'_> {
                     ok = false;
                 }
             }
+        }
+        if let Some(position) = stages.iter().position(|s| *s == StageName::Merge)
+            && position + 1 != stages.len()
+        {
+            self.error(
+                format!("`merge` is not the last stage of `{field}`"),
+                &raw.referenced,
+                Some("the merge agent merges the pull request; put it last, after acceptance".into()),
+            );
+            return None;
         }
         ok.then_some(stages)
     }
@@ -605,6 +622,15 @@ impl Checker<'_> {
                             String::new()
                         }
                     };
+                    if method == "HEAD" && !body.is_empty() {
+                        self.error(
+                            format!(
+                                "acceptance probe of task `{task}` checks the body of a HEAD request, which has none"
+                            ),
+                            &http.url.referenced,
+                            Some("use GET, or drop `body`".into()),
+                        );
+                    }
                     if url_ok {
                         probes.push(HttpProbe {
                             url: http.url.value.clone(),
@@ -757,6 +783,28 @@ impl Checker<'_> {
                 requirements::check(r, self.source, &mut self.problems);
                 requirements::encode(&requirements::to_yaml(r))
             });
+            let pipeline = match pipeline {
+                // A task's own pipeline still ends with the merge agent when it merges.
+                Some(mut own) => {
+                    if defaults.merge_stage && !own.contains(&StageName::Merge) {
+                        own.push(StageName::Merge);
+                    }
+                    own
+                }
+                None => match raw.kind {
+                    crate::spec::Kind::Docs => defaults.docs_pipeline.clone(),
+                    crate::spec::Kind::Code => defaults.pipeline.clone(),
+                },
+            };
+            if !probes.is_empty() && !pipeline.contains(&StageName::Acceptance) {
+                self.problems.push(
+                    Diagnostic::warning(
+                        format!("task `{id}` has HTTP probes but no `acceptance` stage; they will not run"),
+                        Some(self.span(&raw.id.referenced)),
+                    )
+                    .with_hint("add `acceptance` to its pipeline"),
+                );
+            }
             tasks.push(Task {
                 span: self.span(&raw.id.referenced),
                 id: id.clone(),
@@ -766,19 +814,7 @@ impl Checker<'_> {
                 test_strategy: raw.test_strategy.clone(),
                 dependencies,
                 kind: raw.kind,
-                pipeline: match pipeline {
-                    // A task's own pipeline still ends with the merge agent when it merges.
-                    Some(mut own) => {
-                        if defaults.merge_stage && !own.contains(&StageName::Merge) {
-                            own.push(StageName::Merge);
-                        }
-                        own
-                    }
-                    None => match raw.kind {
-                        crate::spec::Kind::Docs => defaults.docs_pipeline.clone(),
-                        crate::spec::Kind::Code => defaults.pipeline.clone(),
-                    },
-                },
+                pipeline,
                 priority: raw.priority,
                 status,
                 subtasks,
@@ -1013,6 +1049,19 @@ fn is_https_base(text: &str) -> bool {
     })
 }
 
+/// The plural Kubernetes gives a kind: `Deployment` → `deployments`, `Ingress` → `ingresses`,
+/// `Policy` → `policies`.
+fn plural_of(kind: &str) -> String {
+    let lower = kind.to_lowercase();
+    if lower.ends_with(['s', 'x', 'z']) || lower.ends_with("ch") || lower.ends_with("sh") {
+        format!("{lower}es")
+    } else if lower.ends_with('y') && !lower[..lower.len() - 1].ends_with(['a', 'e', 'i', 'o', 'u']) {
+        format!("{}ies", &lower[..lower.len() - 1])
+    } else {
+        format!("{lower}s")
+    }
+}
+
 /// Parses `owner/name`, `https://host/owner/name` or `https://host/owner/name.git` into a clone URL
 /// and an `owner/name` slug.
 pub fn parse_repository(text: &str) -> Option<(String, String)> {
@@ -1071,6 +1120,14 @@ pub fn parse_duration(text: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plurals() {
+        assert_eq!(plural_of("Deployment"), "deployments");
+        assert_eq!(plural_of("Ingress"), "ingresses");
+        assert_eq!(plural_of("NetworkPolicy"), "networkpolicies");
+        assert_eq!(plural_of("Gateway"), "gateways");
+    }
 
     #[test]
     fn durations() {
