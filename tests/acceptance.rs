@@ -133,11 +133,13 @@ fn deploy_waits_for_the_argo_cd_application() {
     assert_eq!(wait["resource"]["action"], "get");
     assert_eq!(
         wait["resource"]["successCondition"],
-        "status.health.status == Healthy,status.sync.status == Synced,status.operationState.phase == Succeeded"
+        "metadata.labels.pressplay-task == {{inputs.parameters.task-number}},status.health.status == Healthy,status.sync.status == Synced,status.operationState.phase == Succeeded"
     );
+    assert_eq!(wait["inputs"]["parameters"][0]["name"], "task-number");
     let steps = template(&stages, "code-author-lint-tests-deploy-acceptance-steps")["steps"].as_array().unwrap();
     let names: Vec<&str> = steps.iter().map(|g| g[0]["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["author", "lint", "tests", "deploy", "deploy-wait", "acceptance"]);
+    assert_eq!(steps[4][0]["arguments"]["parameters"][0]["value"], "{{inputs.parameters.task-number}}");
     let binding = &generated.files["rbac/rolebinding-shop-deploy-wait.yaml"];
     assert!(binding.contains("namespace: \"argocd\"") && binding.contains("name: \"shop-deploy\""));
 }

@@ -262,7 +262,9 @@ impl Checker<'_> {
                         "project.deploy.successCondition",
                         deploy.success_condition.as_ref(),
                         &CONDITION,
-                        "status.health.status == Healthy,status.sync.status == Synced,status.operationState.phase == Succeeded",
+                        // Healthy, Synced, the last sync succeeded, and it was this task's: the
+                        // deploy agent labels what it syncs with `pressplay-task: <task number>`.
+                        "metadata.labels.pressplay-task == {{inputs.parameters.task-number}},status.health.status == Healthy,status.sync.status == Synced,status.operationState.phase == Succeeded",
                     ),
                     failure_condition: self.text(
                         "project.deploy.failureCondition",
