@@ -174,12 +174,20 @@ fn parse_with(
         backlog.defaults.retries,
         &mut profile_problems,
     );
+    // Problems in a --profiles file point into that file, not the backlog: they are reported
+    // with it, all of them, and stop the load.
+    let mut in_dir: Vec<(String, Diagnostic)> = Vec::new();
     for (file_name, problem) in profile_problems {
-        // A problem in a --profiles file points into that file, not the backlog.
-        match profile_files.iter().find(|(file, _, _)| file.name == file_name) {
-            Some((file, _, _)) => return Err(LoadError::Invalid { file: file.clone(), diagnostics: vec![problem] }),
-            None => problems.push(problem),
+        if profile_files.iter().any(|(file, _, _)| file.name == file_name) {
+            in_dir.push((file_name, problem));
+        } else {
+            problems.push(problem);
         }
+    }
+    if let Some((first, _)) = in_dir.first() {
+        let file = profile_files.iter().find(|(file, _, _)| &file.name == first).expect("found above").0.clone();
+        let diagnostics = in_dir.into_iter().filter(|(name, _)| *name == file.name).map(|(_, d)| d).collect();
+        return Err(LoadError::Invalid { file, diagnostics });
     }
     Ok(Loaded { backlog, source, problems })
 }

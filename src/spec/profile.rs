@@ -45,7 +45,7 @@ pub struct RawProfile {
     #[schemars(with = "Option<Vec<String>>")]
     pub remote_tools: Option<Vec<Spanned<String>>>,
     /// CPU and memory the agent asks for, as Kubernetes quantities.
-    pub resources: Option<RawResources>,
+    pub resources: Option<RawResourceRequest>,
     /// Longest a run of this agent may take, such as `90m`; default `defaults.stageTimeout`.
     #[schemars(with = "Option<String>")]
     pub timeout: Option<Spanned<String>>,
@@ -56,9 +56,20 @@ pub struct RawProfile {
     pub gates: Option<Vec<String>>,
 }
 
-/// CPU and memory.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+/// CPU and memory as written, with positions.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+pub struct RawResourceRequest {
+    /// CPU, such as `"2"` or `500m`.
+    #[schemars(with = "Option<String>")]
+    pub cpu: Option<Spanned<String>>,
+    /// Memory, such as `4Gi`.
+    #[schemars(with = "Option<String>")]
+    pub memory: Option<Spanned<String>>,
+}
+
+/// CPU and memory, checked.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct RawResources {
     /// CPU, such as `"2"` or `500m`.
     pub cpu: Option<String>,
@@ -298,27 +309,21 @@ impl Resolver<'_> {
             }
         }
         if let Some(resources) = &raw.resources {
-            let quantity = |q: &Option<String>| {
-                q.as_ref().is_none_or(|q| {
-                    let digits = q.trim_end_matches(|c: char| c.is_ascii_alphabetic());
-                    !digits.is_empty()
-                        && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
-                        && ["", "m", "k", "M", "G", "T", "Ki", "Mi", "Gi", "Ti"].contains(&&q[digits.len()..])
-                })
+            let is_quantity = |q: &str| {
+                let digits = q.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+                !digits.is_empty()
+                    && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
+                    && ["", "m", "k", "M", "G", "T", "Ki", "Mi", "Gi", "Ti"].contains(&&q[digits.len()..])
             };
-            if quantity(&resources.cpu) && quantity(&resources.memory) {
-                if resources.cpu.is_some() {
-                    profile.resources.cpu = resources.cpu.clone();
+            for (value, target) in
+                [(&resources.cpu, &mut profile.resources.cpu), (&resources.memory, &mut profile.resources.memory)]
+            {
+                let Some(value) = value else { continue };
+                if is_quantity(&value.value) {
+                    *target = Some(value.value.clone());
+                } else {
+                    self.bad(source, value, "a Kubernetes quantity", "write quantities such as `\"2\"`, `500m`, `4Gi`");
                 }
-                if resources.memory.is_some() {
-                    profile.resources.memory = resources.memory.clone();
-                }
-            } else {
-                self.problems.push((
-                    source.name.clone(),
-                    Diagnostic::error("`resources` are not Kubernetes quantities", None)
-                        .with_hint("write quantities such as `\"2\"`, `500m`, `4Gi`"),
-                ));
             }
         }
         if let Some(timeout) = &raw.timeout {
