@@ -32,10 +32,25 @@ pub fn render_file(path: &Path, display: &str) -> Result<pressplay::Generated, p
 
 /// Renders backlog text in memory.
 pub fn render_text(text: &str) -> Result<pressplay::Generated, pressplay::Error> {
+    render_files(&[("requirements.yaml", text)], "requirements.yaml", |_, _| {})
+}
+
+/// Writes `files` (relative path, text) into a temporary directory and renders `input`, one of
+/// them, with the options `configure` sets (it gets the directory, to point flags at files).
+pub fn render_files(
+    files: &[(&str, &str)],
+    input: &str,
+    configure: impl FnOnce(&mut pressplay::Options, &Path),
+) -> Result<pressplay::Generated, pressplay::Error> {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("requirements.yaml");
-    std::fs::write(&path, text).unwrap();
-    render_file(&path, "requirements.yaml")
+    for (path, text) in files {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let mut options = pressplay::Options::default();
+    configure(&mut options, dir.path());
+    pressplay::generate(&dir.path().join(input), input, &options)
 }
 
 /// The text of the diagnostics of a failed render.

@@ -270,11 +270,9 @@ fn an_unsigned_webhook_needs_an_explicit_flag() {
     let err = render_text(&text).unwrap_err();
     assert!(diagnostics(&err).contains("--insecure-webhook"), "{}", diagnostics(&err));
 
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("r.yaml"), &text).unwrap();
-    let mut options = pressplay::Options::default();
-    options.load.insecure_webhook = true;
-    let generated = pressplay::generate(&dir.path().join("r.yaml"), "r.yaml", &options).unwrap();
+    let generated =
+        crate::common::render_files(&[("r.yaml", &text)], "r.yaml", |options, _| options.load.insecure_webhook = true)
+            .unwrap();
     let source = generated.files.iter().find(|(p, _)| p.contains("eventsource")).unwrap().1;
     assert!(!source.contains("webhookSecret"));
 }

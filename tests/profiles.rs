@@ -84,28 +84,25 @@ fn docs_tasks_skip_deploy_unless_told_otherwise() {
     assert!(explicit.planned.plan.chains[0].stages.contains(&pressplay::spec::StageName::Deploy));
 }
 
+/// Renders a one-task backlog with `--profiles p` holding one file, expecting an error.
+fn with_profile_file(path: &str, text: &str) -> pressplay::Error {
+    let backlog = "tasks:\n  - id: 1\n    title: One\n";
+    crate::common::render_files(&[("requirements.yaml", backlog), (path, text)], "requirements.yaml", |options, dir| {
+        options.load.profiles = Some(dir.join("p"));
+    })
+    .unwrap_err()
+}
+
 #[test]
 fn an_unknown_profile_file_is_an_error() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("p")).unwrap();
-    std::fs::write(dir.path().join("p/linter.yaml"), "model: x\n").unwrap();
-    std::fs::write(dir.path().join("requirements.yaml"), "tasks:\n  - id: 1\n    title: One\n").unwrap();
-    let mut options = pressplay::Options::default();
-    options.load.profiles = Some(dir.path().join("p"));
-    let err = pressplay::generate(&dir.path().join("requirements.yaml"), "requirements.yaml", &options).unwrap_err();
+    let err = with_profile_file("p/linter.yaml", "model: x\n");
     let text = diagnostics(&err);
     assert!(text.contains("unknown profile `linter`") && text.contains("did you mean `lint.yaml`?"), "{text}");
 }
 
 #[test]
 fn every_problem_in_a_profiles_file_is_reported_with_its_line() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("p")).unwrap();
-    std::fs::write(dir.path().join("p/lint.yaml"), "timeout: soon\nretries: 50\nresources:\n  cpu: lots\n").unwrap();
-    std::fs::write(dir.path().join("requirements.yaml"), "tasks:\n  - id: 1\n    title: One\n").unwrap();
-    let mut options = pressplay::Options::default();
-    options.load.profiles = Some(dir.path().join("p"));
-    let err = pressplay::generate(&dir.path().join("requirements.yaml"), "requirements.yaml", &options).unwrap_err();
+    let err = with_profile_file("p/lint.yaml", "timeout: soon\nretries: 50\nresources:\n  cpu: lots\n");
     let text = diagnostics(&err);
     for expected in ["lint.yaml:1:10", "lint.yaml:2:10", "lint.yaml:4:8", "`lots` is not a Kubernetes quantity"] {
         assert!(text.contains(expected), "missing {expected} in\n{text}");

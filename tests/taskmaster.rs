@@ -348,22 +348,23 @@ fn subtasks_of_finished_or_held_tasks_do_not_run_as_tasks() {
         {"id": 2, "title": "Deferred", "status": "deferred", "subtasks": [{"id": 1, "title": "B", "status": "pending"}]},
         {"id": 3, "title": "Open", "status": "pending", "subtasks": [{"id": 1, "title": "C"}, {"id": 2, "title": "D", "status": "done"}]}
     ]}}"#;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("tasks.json"), json).unwrap();
-    let mut options = pressplay::Options::default();
-    options.load.subtasks_as_tasks = true;
-    let generated = pressplay::generate(&dir.path().join("tasks.json"), "tasks.json", &options).unwrap();
+    let generated = crate::common::render_files(&[("tasks.json", json)], "tasks.json", |options, _| {
+        options.load.subtasks_as_tasks = true
+    })
+    .unwrap();
     assert_eq!(scheduled(&generated), ["3.1", "3"]);
 }
 
 #[test]
 fn a_malformed_requirements_file_is_an_error_with_its_position() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("req.yaml"), "secrets:\n  - name: ok\n    keyz: []\n").unwrap();
-    std::fs::write(dir.path().join("requirements.yaml"), "tasks:\n  - id: 1\n    title: A\n").unwrap();
-    let mut options = pressplay::Options::default();
-    options.load.requirements = Some(dir.path().join("req.yaml"));
-    let err = pressplay::generate(&dir.path().join("requirements.yaml"), "requirements.yaml", &options).unwrap_err();
+    let files = [
+        ("req.yaml", "secrets:\n  - name: ok\n    keyz: []\n"),
+        ("requirements.yaml", "tasks:\n  - id: 1\n    title: A\n"),
+    ];
+    let err = crate::common::render_files(&files, "requirements.yaml", |options, dir| {
+        options.load.requirements = Some(dir.join("req.yaml"));
+    })
+    .unwrap_err();
     let text = diagnostics(&err);
     assert!(text.contains("unknown field `keyz`") && text.contains("req.yaml:3:5"), "{text}");
     assert!(text.contains("did you mean `keys`?"), "{text}");

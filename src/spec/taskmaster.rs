@@ -42,6 +42,15 @@ enum TmFile {
     Tagged(Vec<(Spanned<String>, Vec<TmTask>)>),
 }
 
+/// A list of tasks, read element by element (so positions survive).
+fn task_list<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<Vec<TmTask>, A::Error> {
+    let mut tasks = Vec::new();
+    while let Some(task) = seq.next_element::<TmTask>()? {
+        tasks.push(task);
+    }
+    Ok(tasks)
+}
+
 /// The value of a top-level key: a tag's tasks, or `None` for anything else.
 struct TagValue(Option<Vec<TmTask>>);
 
@@ -53,12 +62,8 @@ impl<'de> Deserialize<'de> for TagValue {
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a tag (an object with `tasks`, or a list of tasks)")
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<TagValue, A::Error> {
-                let mut tasks = Vec::new();
-                while let Some(task) = seq.next_element::<TmTask>()? {
-                    tasks.push(task);
-                }
-                Ok(TagValue(Some(tasks)))
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<TagValue, A::Error> {
+                Ok(TagValue(Some(task_list(seq)?)))
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TagValue, A::Error> {
                 let mut tasks = None;
@@ -102,12 +107,8 @@ impl<'de> Deserialize<'de> for TmFile {
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a Task Master file (an object of tags, an object with `tasks`, or a list of tasks)")
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<TmFile, A::Error> {
-                let mut tasks = Vec::new();
-                while let Some(task) = seq.next_element::<TmTask>()? {
-                    tasks.push(task);
-                }
-                Ok(TmFile::Bare(tasks))
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<TmFile, A::Error> {
+                Ok(TmFile::Bare(task_list(seq)?))
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TmFile, A::Error> {
                 let mut flat = None;

@@ -196,38 +196,14 @@ impl Checker<'_> {
             }
             parsed
         });
-        let (repository_url, repository_slug) = match &raw.repository {
-            _ if flag_repository.is_some() => flag_repository.clone().expect("checked"),
-            None => (format!("https://github.com/example/{name}"), format!("example/{name}")),
-            Some(value) => match parse_repository(&value.value) {
-                Some(parsed) => parsed,
-                None => {
-                    self.error(
-                        format!("`project.repository` is `{}`, which is not a repository", value.value.escape_debug()),
-                        &value.referenced,
-                        Some("write `owner/name` for GitHub, or an `https://host/owner/name` URL".into()),
-                    );
-                    (format!("https://github.com/example/{name}"), format!("example/{name}"))
-                }
-            },
+        let example = (format!("https://github.com/example/{name}"), format!("example/{name}"));
+        let (repository_url, repository_slug) = match flag_repository {
+            Some(parsed) => parsed,
+            None => self.repository("project.repository", raw.repository.as_ref()).unwrap_or(example),
         };
-        let docs_repository_url = match &raw.docs_repository {
-            None => repository_url.clone(),
-            Some(value) => match parse_repository(&value.value) {
-                Some((url, _)) => url,
-                None => {
-                    self.error(
-                        format!(
-                            "`project.docsRepository` is `{}`, which is not a repository",
-                            value.value.escape_debug()
-                        ),
-                        &value.referenced,
-                        Some("write `owner/name` for GitHub, or an `https://host/owner/name` URL".into()),
-                    );
-                    repository_url.clone()
-                }
-            },
-        };
+        let docs_repository_url = self
+            .repository("project.docsRepository", raw.docs_repository.as_ref())
+            .map_or_else(|| repository_url.clone(), |(url, _)| url);
         Project {
             service: self.text("project.service", raw.service.as_ref(), &DNS_LABEL_63, &name),
             base_branch: self.text("project.baseBranch", raw.base_branch.as_ref(), &BRANCH, "main"),
@@ -283,6 +259,39 @@ impl Checker<'_> {
         }
     }
 
+    /// A repository field: `None` when absent or invalid (reported).
+    fn repository(&mut self, field: &str, value: Option<&Spanned<String>>) -> Option<(String, String)> {
+        let value = value?;
+        let parsed = parse_repository(&value.value);
+        if parsed.is_none() {
+            self.error(
+                format!("`{field}` is `{}`, which is not a repository", value.value.escape_debug()),
+                &value.referenced,
+                Some("write `owner/name` for GitHub, or an `https://host/owner/name` URL".into()),
+            );
+        }
+        parsed
+    }
+
+    /// One word of a fixed list, or the default (with an error) when it is another.
+    fn one_of(
+        &mut self,
+        value: Option<&Spanned<String>>,
+        allowed: &[&str],
+        default: &str,
+        message: String,
+        hint: &str,
+    ) -> String {
+        match value {
+            None => default.to_owned(),
+            Some(value) if allowed.contains(&value.value.as_str()) => value.value.clone(),
+            Some(value) => {
+                self.error(message, &value.referenced, Some(hint.to_owned()));
+                default.to_owned()
+            }
+        }
+    }
+
     fn defaults(&mut self, raw: &RawDefaults, events: bool) -> Defaults {
         let pipeline = match &raw.pipeline {
             Some(pipeline) => self.pipeline("defaults.pipeline", pipeline),
@@ -328,18 +337,13 @@ impl Checker<'_> {
             max_remediations: self.bounded("defaults.maxRemediations", raw.max_remediations.as_ref(), 0..=10, 2),
             merge_poll_seconds: self.duration("defaults.mergePollInterval", raw.merge_poll_interval.as_ref(), 300),
             merge_stage: merges,
-            merge: match &raw.merge {
-                None => "wait".to_owned(),
-                Some(value) if ["wait", "merge", "auto-merge"].contains(&value.value.as_str()) => value.value.clone(),
-                Some(value) => {
-                    self.error(
-                        format!("`defaults.merge` is `{}`", value.value.escape_debug()),
-                        &value.referenced,
-                        Some("write `wait` (a person merges), `merge` or `auto-merge` (the merge agent does)".into()),
-                    );
-                    "wait".to_owned()
-                }
-            },
+            merge: self.one_of(
+                raw.merge.as_ref(),
+                &["wait", "merge", "auto-merge"],
+                "wait",
+                format!("`defaults.merge` is `{}`", raw.merge.as_ref().map_or("", |m| m.value.as_str()).escape_debug()),
+                "write `wait` (a person merges), `merge` or `auto-merge` (the merge agent does)",
+            ),
         }
     }
 
@@ -585,20 +589,16 @@ impl Checker<'_> {
                             Some("write an http(s) URL without quotes, braces, spaces or `$`".into()),
                         );
                     }
-                    let method = match &http.method {
-                        None => "GET".to_owned(),
-                        Some(m) if ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"].contains(&m.value.as_str()) => {
-                            m.value.clone()
-                        }
-                        Some(m) => {
-                            self.error(
-                                format!("`{}` is not an HTTP method", m.value.escape_debug()),
-                                &m.referenced,
-                                Some("use GET, POST, PUT, PATCH, DELETE or HEAD".into()),
-                            );
-                            "GET".to_owned()
-                        }
-                    };
+                    let method = self.one_of(
+                        http.method.as_ref(),
+                        &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"],
+                        "GET",
+                        format!(
+                            "`{}` is not an HTTP method",
+                            http.method.as_ref().map_or("", |m| m.value.as_str()).escape_debug()
+                        ),
+                        "use GET, POST, PUT, PATCH, DELETE or HEAD",
+                    );
                     let status = match &http.status {
                         None => 200,
                         Some(s) if (100..=599).contains(&s.value) => s.value,
