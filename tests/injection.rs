@@ -7,8 +7,8 @@
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use crate::argo_model;
 use crate::common::{diagnostics, documents, render_text};
+use pressplay::model::subst as argo_model;
 
 /// Text that breaks every naive path: Argo tags of both kinds, template syntax of other
 /// engines, YAML and JSON structure, shell, quotes, control characters, Unicode, and size.
