@@ -13,6 +13,7 @@ mod injection;
 mod limits;
 mod profiles;
 mod props;
+mod runtime;
 mod shared;
 mod taskmaster;
 mod write;

@@ -5,4 +5,8 @@
 
 #![allow(clippy::missing_errors_doc, clippy::missing_panics_doc)]
 
+pub mod expr;
+pub mod sim;
+pub mod store;
 pub mod subst;
+pub mod workflow;
