@@ -75,13 +75,10 @@ fn a_failed_acceptance_is_remediated_at_most_max_remediations_times() {
     assert_eq!(remediations_until_give_up(&stages, accept), 1, "defaults.maxRemediations is 1 in the fixture");
     let verify = &template(&stages, accept)["steps"][0][0];
     assert_eq!(verify["continueOn"]["failed"], true, "a failed verification must reach the loop");
-    // After remediation, the gates run again before acceptance does.
+    // After remediation, the gates run again before acceptance does (verification deploys).
     let names: Vec<&str> =
         template(&stages, accept)["steps"].as_array().unwrap().iter().map(|g| g[0]["name"].as_str().unwrap()).collect();
-    assert_eq!(
-        names,
-        ["verify", "remediate", "again-lint", "again-tests", "again-deploy", "again-deploy-wait", "retry"]
-    );
+    assert_eq!(names, ["verify", "remediate", "again-lint", "again-tests", "retry"]);
     let failed = template(&stages, "acceptance-failed");
     assert_eq!(failed["outputs"]["parameters"][0]["name"], "reason", "the reason is an output");
     assert!(failed["container"]["args"][0].as_str().unwrap().contains("/dev/termination-log"), "and the run's message");
@@ -120,8 +117,15 @@ fn probes_run_in_argo_and_criteria_reach_the_agent() {
     let probe = template(&stages, "http-probe");
     assert_eq!(probe["http"]["url"], "{{inputs.parameters.url}}");
     let verify = template(&stages, "code-author-lint-tests-deploy-acceptance-verify");
-    assert_eq!(verify["steps"][0][0]["withParam"], "{{inputs.parameters.probes}}");
-    assert_eq!(verify["steps"][1][0]["template"], "coderun-acceptance", "the agent runs after the probes");
+    let names: Vec<&str> = verify["steps"].as_array().unwrap().iter().map(|g| g[0]["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["deploy", "deploy-wait", "probe", "acceptance"], "deploy, wait, probes, then the agent");
+    assert_eq!(verify["steps"][2][0]["withParam"], "{{inputs.parameters.probes}}");
+    assert_eq!(verify["steps"][3][0]["template"], "coderun-acceptance");
+    // The agent pod that runs `http` templates mounts the orchestrator's token Secret.
+    let secret: Value =
+        serde_saphyr::from_str(&generated.files["rbac/secret-shop-orchestrator.service-account-token.yaml"]).unwrap();
+    assert_eq!(secret["type"], "kubernetes.io/service-account-token");
+    assert_eq!(secret["metadata"]["annotations"]["kubernetes.io/service-account.name"], "shop-orchestrator");
 }
 
 #[test]
@@ -133,13 +137,18 @@ fn deploy_waits_for_the_argo_cd_application() {
     assert_eq!(wait["resource"]["action"], "get");
     assert_eq!(
         wait["resource"]["successCondition"],
-        "metadata.labels.pressplay-task == {{inputs.parameters.task-number}},status.health.status == Healthy,status.sync.status == Synced,status.operationState.phase == Succeeded"
+        "metadata.labels.pressplay-deploy == t{{inputs.parameters.task-number}}-a{{inputs.parameters.attempt}}-{{=sprig.trunc(8, workflow.uid)}},status.health.status == Healthy,status.sync.status == Synced,status.operationState.phase == Succeeded"
     );
+    assert_eq!(wait["retryStrategy"]["retryPolicy"], "Always", "a Degraded moment is read again");
     assert_eq!(wait["inputs"]["parameters"][0]["name"], "task-number");
     let steps = template(&stages, "code-author-lint-tests-deploy-acceptance-steps")["steps"].as_array().unwrap();
     let names: Vec<&str> = steps.iter().map(|g| g[0]["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["author", "lint", "tests", "deploy", "deploy-wait", "acceptance"]);
-    assert_eq!(steps[4][0]["arguments"]["parameters"][0]["value"], "{{inputs.parameters.task-number}}");
+    assert_eq!(names, ["author", "lint", "tests", "acceptance"], "acceptance deploys each attempt");
+    let verify = template(&stages, "code-author-lint-tests-deploy-acceptance-verify");
+    assert_eq!(verify["synchronization"]["mutexes"][0]["name"], "shop-deploy", "one task on the preview at a time");
+    // The deploy agent is told the token the wait looks for.
+    let text = &generated.files["workflowtemplates/shop-stages.yaml"];
+    assert!(text.contains("PRESSPLAY_DEPLOY_TOKEN: \"t{{inputs.parameters.task-number}}-a{{inputs.parameters.attempt}}-{{=sprig.trunc(8, workflow.uid)}}\""));
     let binding = &generated.files["rbac/rolebinding-shop-deploy-wait.yaml"];
     assert!(binding.contains("namespace: \"argocd\"") && binding.contains("name: \"shop-deploy\""));
 }
@@ -154,23 +163,20 @@ fn the_merge_agent_runs_last_when_it_merges() {
     let stages: Value = serde_saphyr::from_str(&generated.files["workflowtemplates/pressplay-stages.yaml"]).unwrap();
     let steps = template(&stages, "code-author-lint-tests-deploy-acceptance-merge-steps")["steps"].as_array().unwrap();
     let names: Vec<&str> = steps.iter().map(|g| g[0]["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["author", "lint", "tests", "deploy", "acceptance", "merge"], "merge comes after acceptance");
+    assert_eq!(names, ["author", "lint", "tests", "acceptance", "merge"], "merge comes after acceptance");
     assert!(
         generated.files["workflowtemplates/pressplay-stages.yaml"].contains("PRESSPLAY_MERGE_MODE: \"auto-merge\"")
     );
     let wait = crate::common::render_text("tasks:\n  - id: 1\n    title: One\n").unwrap();
     assert!(wait.planned.plan.chains[0].stages.iter().all(|s| s.as_str() != "merge"), "by default a person merges");
-    // Without events nothing would tell the run about the merge: the merge agent waits for it,
-    // polling, so that dependents still start only after the merge.
-    let polling = crate::common::render_text(
-        "events:\n  enabled: false\ndefaults:\n  mergePollInterval: 2m\ntasks:\n  - id: 1\n    title: One\n",
-    )
-    .unwrap();
-    assert_eq!(polling.planned.plan.chains[0].stages.last().map(|s| s.as_str()), Some("merge"));
-    let stages = &polling.files["workflowtemplates/pressplay-stages.yaml"];
-    assert!(
-        stages.contains("PRESSPLAY_MERGE_MODE: \"wait\"") && stages.contains("PRESSPLAY_MERGE_POLL_SECONDS: \"120\"")
-    );
+    // Without events no agent waits for a person's merge: the task's pod-less gate does.
+    let quiet = crate::common::render_text("events:\n  enabled: false\ntasks:\n  - id: 1\n    title: One\n").unwrap();
+    assert!(quiet.planned.plan.chains[0].stages.iter().all(|s| s.as_str() != "merge"));
+    let stages: Value = serde_saphyr::from_str(&quiet.files["workflowtemplates/pressplay-stages.yaml"]).unwrap();
+    assert!(template(&stages, "await-gate").is_object(), "the gate is there with events off too");
+    // The merge agent holds no agent slot and no task lock: it may take a while.
+    let merging: Value = serde_saphyr::from_str(&generated.files["workflowtemplates/pressplay-stages.yaml"]).unwrap();
+    assert!(template(&merging, "coderun-merge").get("synchronization").is_none());
 }
 
 #[test]
@@ -184,9 +190,9 @@ fn a_merged_task_leaves_nothing_behind() {
     assert_eq!(
         flags,
         [
-            "coderuns,docsruns",
+            "{{inputs.parameters.kinds}}",
             "--selector",
-            "pressplay.dev/project=shop,pressplay.dev/task-number={{inputs.parameters.task-number}}",
+            "pressplay.dev/project=shop,pressplay.dev/workflow={{workflow.name}},pressplay.dev/task-number={{inputs.parameters.task-number}}",
             "--ignore-not-found"
         ]
     );
@@ -195,6 +201,9 @@ fn a_merged_task_leaves_nothing_behind() {
     let tasks = wrapper["dag"]["tasks"].as_array().unwrap();
     let step = tasks.iter().find(|t| t["name"] == "cleanup").unwrap();
     assert_eq!(step["depends"], "await-merge");
+    assert_eq!(step["template"], "cleanup-merged", "a step that cannot fail the merged task");
+    assert_eq!(step["arguments"]["parameters"][1]["value"], "coderuns", "only the kinds this chain creates");
+    assert_eq!(template(&stages, "cleanup-merged")["steps"][0][0]["continueOn"]["failed"], true);
     let role: Value = serde_saphyr::from_str(&generated.files["rbac/role-shop-cleanup.yaml"]).unwrap();
     assert_eq!(role["rules"][0]["verbs"], serde_json::json!(["list", "delete"]), "cleanup may only list and delete");
 }
@@ -226,18 +235,16 @@ fn review_regressions() {
     // The cleanup account may also report its step's result.
     let role: Value = serde_saphyr::from_str(&generated.files["rbac/role-shop-cleanup.yaml"]).unwrap();
     assert!(role.to_string().contains("workflowtaskresults"));
-    // After a remediation the deploy runs again, with its wait, before acceptance.
+    // After a remediation the deploy runs again, with its wait, before acceptance: every
+    // verification starts with one.
     let stages: Value = serde_saphyr::from_str(&generated.files["workflowtemplates/shop-stages.yaml"]).unwrap();
-    let names: Vec<&str> = template(&stages, "code-author-lint-tests-deploy-acceptance-accept")["steps"]
+    let names: Vec<&str> = template(&stages, "code-author-lint-tests-deploy-acceptance-verify")["steps"]
         .as_array()
         .unwrap()
         .iter()
         .map(|g| g[0]["name"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        names,
-        ["verify", "remediate", "again-lint", "again-tests", "again-deploy", "again-deploy-wait", "retry"]
-    );
+    assert_eq!(names[..2], ["deploy", "deploy-wait"]);
     // Docs agents get their gates and attributes as annotations (DocsRun has no env).
     assert!(generated.files["workflowtemplates/shop-stages.yaml"].contains("pressplay.dev/gates-b64"));
 

@@ -10,7 +10,8 @@ use crate::common::{render_text, shared};
 const BACKLOG: &str = "tasks:\n  - id: 1\n    title: Code\n  - id: docs-1\n    title: Docs\n    kind: docs\n";
 
 /// Sample values for every placeholder the agent templates use.
-const SAMPLES: [(&str, &str); 9] = [
+const SAMPLES: [(&str, &str); 10] = [
+    ("{{=sprig.trunc(8, workflow.uid)}}", "5f2b9c1e"),
     ("{{inputs.parameters.attempt}}", "0"),
     ("{{inputs.parameters.pr}}", "31"),
     ("{{inputs.parameters.task-number}}", "42"),

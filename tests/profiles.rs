@@ -60,7 +60,8 @@ fn gates_reach_the_agent_and_every_stage_has_metrics() {
             template["metrics"]["prometheus"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
         assert_eq!(
             metrics,
-            ["pressplay_stage_duration_seconds", "pressplay_stage_result_total", "pressplay_stage_attempts"]
+            ["pressplay_stage_duration_seconds", "pressplay_stage_result_total"],
+            "no `{{retries}}`: a retried attempt has none"
         );
         let outputs: Vec<&str> =
             template["outputs"]["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();

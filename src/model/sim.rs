@@ -495,10 +495,23 @@ impl World for Script<'_> {
         if name.contains("reconcile") {
             return self.reconcile(now, store);
         }
-        if name == "acceptance-failed" || name.ends_with("-failed") || name == "merge-closed" {
-            return (5, 1, format!("{name}: the task stops here"));
-        }
         let _ = run;
+        // A script that ends in `exit 1` fails; what it echoes first is its message.
+        let script = template.pointer("/container/args").and_then(Value::as_array).and_then(|a| a.last()).map(text_of).unwrap_or_default();
+        if script.trim_end().ends_with("exit 1") {
+            let env: BTreeMap<String, String> = template
+                .pointer("/container/env")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|e| (text_of(&e["name"]), text_of(&e["value"])))
+                .collect();
+            let mut message = script.split("echo \"").nth(1).and_then(|m| m.split('"').next()).unwrap_or(&name).to_string();
+            for (k, v) in &env {
+                message = message.replace(&format!("${k}"), v);
+            }
+            return (1, 1, message);
+        }
         (5, 0, String::new())
     }
 

@@ -691,6 +691,7 @@ pub const SPRIG_FUNCTIONS: &[&str] = &[
     "sprig.trimSuffix",
     "sprig.replace",
     "sprig.repeat",
+    "sprig.trunc",
     "sprig.getHostByName",
 ];
 
@@ -1212,6 +1213,14 @@ pub fn call_function(name: &str, args: &[ExprValue]) -> Result<ExprValue, String
         ("sprig.trimSuffix", [Str(suffix), Str(s)]) => text(s.strip_suffix(suffix.as_str()).unwrap_or(s)),
         ("sprig.replace", [Str(old), Str(new), Str(s)]) => text(&s.replace(old.as_str(), new)),
         ("sprig.repeat", [Int(count), Str(s)]) => text(&s.repeat((*count).max(0) as usize)),
+        // sprig's `trunc`: the first n characters (a negative n keeps the last -n).
+        ("sprig.trunc", [Int(n), Str(s)]) => {
+            let chars: Vec<char> = s.chars().collect();
+            let keep = usize::try_from(n.unsigned_abs()).unwrap_or(usize::MAX).min(chars.len());
+            let kept: String =
+                if *n >= 0 { chars[..keep].iter().collect() } else { chars[chars.len() - keep..].iter().collect() };
+            text(&kept)
+        }
         ("sprig.getHostByName", [Str(_)]) => text("127.0.0.1"),
         _ => Err(format!("{name} is not modelled for arguments {args:?}")),
     }

@@ -169,8 +169,6 @@ pub struct Node {
     object: Option<Key>,
     /// When the template's deadline passes.
     deadline: Option<u64>,
-    /// For attempts: when the next may start.
-    not_before: u64,
 }
 
 /// A running (or finished) Workflow.
@@ -499,6 +497,8 @@ impl Controller {
         if let Some(exit) = self.runs[i].spec["onExit"].as_str().map(str::to_string)
             && !self.runs[i].exit_done
         {
+            let status = if phase == Phase::Succeeded || phase == Phase::Skipped { "Succeeded" } else { phase.name() };
+            self.runs[i].globals.insert("workflow.status".into(), status.into());
             let exit_name = format!("{name}.onExit");
             match self.execute(i, store, world, &exit_name, "onExit", top.as_deref(), &exit, None, &[], 0, false) {
                 Ok(Some(n)) if self.runs[i].nodes[n].phase.done() => self.runs[i].exit_done = true,
@@ -739,7 +739,6 @@ impl Controller {
             exit: 0,
             object: None,
             deadline: None,
-            not_before: 0,
         }
     }
 

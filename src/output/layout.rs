@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! kustomization.yaml                     lists everything below except run/
-//! rbac/<kind>-<name>.yaml                ServiceAccount, Role, RoleBinding
+//! rbac/<kind>-<name>.yaml                ServiceAccount, its token Secret, Role, RoleBinding
 //! config/<name>.yaml                     ConfigMap (semaphore limits), ExternalSecret
 //! events/<kind>-<name>.yaml              EventBus, EventSource, Sensors
 //! workflowtemplates/<name>.yaml          stages, orchestrator, parts, event-driven agents
@@ -45,7 +45,7 @@ pub fn path_of(doc: &Document) -> String {
     let kind = doc.kind.to_ascii_lowercase();
     match doc.kind {
         _ if !doc.install => format!("run/{}.yaml", doc.name),
-        "ServiceAccount" | "Role" | "RoleBinding" => format!("rbac/{kind}-{}.yaml", doc.name),
+        "ServiceAccount" | "Secret" | "Role" | "RoleBinding" => format!("rbac/{kind}-{}.yaml", doc.name),
         "ConfigMap" => format!("config/{}.yaml", doc.name),
         "ExternalSecret" => format!("config/externalsecret-{}.yaml", doc.name),
         "EventBus" | "EventSource" | "Sensor" => format!("events/{kind}-{}.yaml", doc.name),

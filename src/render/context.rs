@@ -24,6 +24,10 @@ pub const LABEL_TASK_NUMBER: &str = "pressplay.dev/task-number";
 pub const LABEL_PR: &str = "pressplay.dev/pr";
 /// The suspend template a merge wake-up targets.
 pub const GATE_WAIT_TEMPLATE: &str = "gate-wait";
+/// A merge gate reads its state again after this long without a wake-up.
+pub const GATE_RECHECK: &str = "6h";
+/// Rounds of a merge gate before the task fails (120 rounds of 6 hours: 30 days).
+pub const GATE_ROUNDS: u32 = 120;
 /// Stage label key.
 pub const LABEL_STAGE: &str = "pressplay.dev/stage";
 /// Component label key (orchestrator, stages, part, limits, run).
@@ -83,6 +87,13 @@ impl Names {
         }
     }
 }
+
+/// Eight characters of the run's uid: tells apart the runs of one name (the fixed-name run is
+/// deleted and created again).
+pub const RUN_ID: &str = "{{=sprig.trunc(8, workflow.uid)}}";
+/// The token of one deployment: task, remediation attempt, run. A label value (at most 63).
+pub const DEPLOY_TOKEN: &str =
+    "t{{inputs.parameters.task-number}}-a{{inputs.parameters.attempt}}-{{=sprig.trunc(8, workflow.uid)}}";
 
 /// Key of the agents semaphore in the limits ConfigMap.
 pub const AGENTS_SEMAPHORE_KEY: &str = "agents";
@@ -154,6 +165,8 @@ pub struct CleanupCtx {
     pub selector_prefix: String,
     /// The ServiceAccount allowed to delete them.
     pub service_account: String,
+    /// Selects every agent run this run created.
+    pub run_selector: String,
 }
 
 /// The deploy stage's wait for an Argo CD Application (or another resource).
@@ -191,6 +204,12 @@ pub struct AcceptCtx {
     pub remediation: String,
     /// The gate stages run again after remediation, in order.
     pub gates: Vec<StepCtx>,
+    /// The deploy stage, when the chain deploys before acceptance: every attempt deploys,
+    /// waits for its own deployment and verifies it while holding `deploy_lock`.
+    pub deploy: Option<StepCtx>,
+    /// The mutex held from deploy to the end of acceptance, so that two tasks never test the
+    /// shared preview at the same time.
+    pub deploy_lock: String,
 }
 
 /// The merge gate's names.
@@ -200,6 +219,10 @@ pub struct GateCtx {
     pub state_prefix: String,
     /// The suspend template wake-ups target.
     pub wait_template: &'static str,
+    /// How long one round waits without a wake-up before reading the state again.
+    pub recheck: &'static str,
+    /// How many rounds a task waits at most (with `recheck`, about 30 days).
+    pub rounds: u32,
 }
 
 /// A chain template.
@@ -217,6 +240,9 @@ pub struct ChainCtx {
     pub accept: Option<AcceptCtx>,
     /// Steps after acceptance (the merge agent, say).
     pub after: Vec<StepCtx>,
+    /// What the chain's agents create, as kubectl names them (`coderuns`), comma-joined: what
+    /// cleanup deletes.
+    pub cleanup_kinds: String,
 }
 
 /// One step of a chain.
@@ -245,8 +271,17 @@ pub struct AgentCtx {
     pub github_app: String,
     /// Model of the role.
     pub model: String,
-    /// `generateName` of the created resource, with Argo tags.
-    pub generate_name: String,
+    /// Name of the created resource, with Argo tags: one per run, task, role and remediation
+    /// attempt, so that a retried step (an evicted pod) finds the agent already at work instead
+    /// of starting a second one.
+    pub resource_name: String,
+    /// The per-task mutex every agent of a task holds (none for the merge agent, which may
+    /// wait for people).
+    pub task_mutex: Option<String>,
+    /// Whether the agent takes a slot of the `agents` semaphore.
+    pub holds_slot: bool,
+    /// The deploy agent's token (`PRESSPLAY_DEPLOY_TOKEN`), which it puts on what it syncs.
+    pub deploy_token: Option<String>,
     /// Labels of the created resource, with Argo tags.
     pub labels: BTreeMap<String, String>,
     /// Whether the resource gets `taskRequirements`.
@@ -343,7 +378,7 @@ pub fn agent_roles(plan: &Plan) -> Vec<(Kind, AgentRole)> {
 pub fn stages(plan: &Plan, names: &Names) -> StagesCtx {
     let project = &plan.project;
     let with_requirements = plan.requirements.is_some() || plan.tasks.iter().any(|t| t.requirements.is_some());
-    let gate = plan.events.is_some();
+    let gate = marks_merge(plan);
     let agent_labels = |role: AgentRole| {
         let mut labels = common_labels(plan, "agent");
         labels.insert(LABEL_TASK.to_owned(), "{{inputs.parameters.task-node}}".to_owned());
@@ -371,6 +406,7 @@ pub fn stages(plan: &Plan, names: &Names) -> StagesCtx {
                     .stages
                     .iter()
                     .take_while(|stage| **stage != StageName::Acceptance)
+                    .filter(|stage| !(**stage == StageName::Deploy && chain.stages.contains(&StageName::Acceptance)))
                     .map(|stage| step(plan, chain.kind, *stage))
                     .collect(),
                 after: chain
@@ -392,11 +428,19 @@ pub fn stages(plan: &Plan, names: &Names) -> StagesCtx {
                             .stages
                             .iter()
                             .take_while(|s| **s != StageName::Acceptance)
-                            .filter(|s| matches!(s, StageName::Lint | StageName::Tests | StageName::Deploy))
+                            .filter(|s| matches!(s, StageName::Lint | StageName::Tests))
                             .map(|s| step(plan, chain.kind, *s))
                             .collect(),
+                        deploy: chain
+                            .stages
+                            .iter()
+                            .take_while(|s| **s != StageName::Acceptance)
+                            .find(|s| **s == StageName::Deploy)
+                            .map(|s| step(plan, chain.kind, *s)),
+                        deploy_lock: names.of("deploy").to_string(),
                     }
                 }),
+                cleanup_kinds: chain_kinds(plan, chain).join(","),
             })
             .collect(),
         agents: agent_roles(plan)
@@ -425,7 +469,15 @@ pub fn stages(plan: &Plan, names: &Names) -> StagesCtx {
                         project.name,
                         role.as_str()
                     ),
-                    generate_name: format!("{}-{{{{inputs.parameters.task-number}}}}-{}-", project.name, role.as_str()),
+                    resource_name: format!(
+                        "{}-{{{{inputs.parameters.task-number}}}}-{}-{{{{inputs.parameters.attempt}}}}-{RUN_ID}",
+                        project.name,
+                        role.as_str()
+                    ),
+                    task_mutex: (role != AgentRole::Stage(StageName::Merge))
+                        .then(|| format!("{}-task-{{{{inputs.parameters.task-number}}}}", project.name)),
+                    holds_slot: role != AgentRole::Stage(StageName::Merge),
+                    deploy_token: (role == AgentRole::Stage(StageName::Deploy)).then(|| DEPLOY_TOKEN.to_owned()),
                     labels: agent_labels(role),
                     requirements: with_requirements && kind == Kind::Code,
                 }
@@ -445,7 +497,12 @@ pub fn stages(plan: &Plan, names: &Names) -> StagesCtx {
         noop: plan.tasks.is_empty(),
         noop_name: crate::plan::NOOP_NODE,
         requirements: with_requirements.then(|| plan.requirements.clone().unwrap_or_default()),
-        gate: gate.then(|| GateCtx { state_prefix: names.state_prefix(), wait_template: GATE_WAIT_TEMPLATE }),
+        gate: gate.then(|| GateCtx {
+            state_prefix: names.state_prefix(),
+            wait_template: GATE_WAIT_TEMPLATE,
+            recheck: GATE_RECHECK,
+            rounds: GATE_ROUNDS,
+        }),
         branch_prefix: names::BRANCH_PREFIX,
         label_prefix: names::PR_LABEL_PREFIX,
         probes: plan.tasks.iter().any(|t| t.probes.is_some()),
@@ -465,17 +522,42 @@ pub fn stages(plan: &Plan, names: &Names) -> StagesCtx {
         merge_poll_seconds: plan.defaults.merge_poll_seconds,
         cleanup: cleanup_kinds(plan).map(|kinds| CleanupCtx {
             kinds: kinds.join(","),
-            selector_prefix: format!("{LABEL_PROJECT}={},{LABEL_TASK_NUMBER}=", project.name),
+            // Only this run's: a remediation that an event started for the same task keeps its
+            // runs until its own workflow ends.
+            selector_prefix: format!("{LABEL_PROJECT}={},pressplay.dev/workflow={{{{workflow.name}}}},{LABEL_TASK_NUMBER}=", project.name),
             service_account: names.of("cleanup").to_string(),
+            run_selector: format!("{LABEL_PROJECT}={},pressplay.dev/workflow={{{{workflow.name}}}}", project.name),
         }),
     }
+}
+
+/// Whether tasks wait for their merge before their dependents start: always, in a pod-less gate.
+/// With events on the merge Sensor records a merge and wakes the gate; the reconcile
+/// CronWorkflow reads merges from GitHub either way (the only source with events off).
+pub fn marks_merge(plan: &Plan) -> bool {
+    !plan.tasks.is_empty()
+}
+
+/// What a chain's agents create, as kubectl names the kinds (`coderuns`, `docsruns`).
+fn chain_kinds(plan: &Plan, chain: &crate::plan::Chain) -> Vec<&'static str> {
+    let mut roles: Vec<AgentRole> = chain.stages.iter().map(|s| AgentRole::Stage(*s)).collect();
+    if chain.stages.contains(&StageName::Acceptance) {
+        roles.push(AgentRole::Stage(StageName::Author));
+    }
+    let kinds: std::collections::BTreeSet<&'static str> = roles
+        .into_iter()
+        .map(|role| match resource_kind(plan, chain.kind, role) {
+            Kind::Code => "coderuns",
+            Kind::Docs => "docsruns",
+        })
+        .collect();
+    kinds.into_iter().collect()
 }
 
 /// The resources a merged task's agents leave behind, when something marks the merge (the
 /// merge gate with events on, or the merge agent without them): `coderuns`, `docsruns`.
 pub fn cleanup_kinds(plan: &Plan) -> Option<Vec<&'static str>> {
-    let marks_merge = plan.events.is_some() || plan.defaults.merge_stage;
-    if !marks_merge || plan.tasks.is_empty() {
+    if !marks_merge(plan) || plan.tasks.is_empty() {
         return None;
     }
     let kinds: std::collections::BTreeSet<&'static str> = agent_roles(plan)
@@ -528,6 +610,12 @@ pub struct RootCtx {
     pub ttl_after_success_seconds: u64,
     /// TTL after failure.
     pub ttl_after_failure_seconds: u64,
+    /// The kinds of agent runs the exit handler of a failed or stopped run ends
+    /// (`coderuns`, `docsruns`), and the stages template that has `stop-agents`.
+    /// As a JSON list (for `withParam`); empty when there is nothing to stop.
+    pub stop_kinds: String,
+    /// The stages WorkflowTemplate.
+    pub stages: String,
 }
 
 /// One DAG task.
@@ -590,7 +678,7 @@ pub fn dag(plan: &Plan, names: &Names, index: usize) -> DagCtx {
                     if let Some(probes) = &task.probes {
                         parameters.push(ParamCtx { name: "probes", value: probes.clone(), config_map: None });
                     }
-                    if plan.events.is_some() {
+                    if marks_merge(plan) {
                         // Read by the controller when the node starts: a task merged in an
                         // earlier run skips its stages.
                         parameters.push(ParamCtx {
@@ -628,6 +716,8 @@ pub fn dag(plan: &Plan, names: &Names, index: usize) -> DagCtx {
             mutex: names.run_mutex.to_string(),
             ttl_after_success_seconds: plan.defaults.ttl_after_success_seconds,
             ttl_after_failure_seconds: plan.defaults.ttl_after_failure_seconds,
+            stop_kinds: cleanup_kinds(plan).map(|k| serde_json::to_string(&k).expect("strings")).unwrap_or_default(),
+            stages: names.stages.to_string(),
         }),
         nodes,
     }

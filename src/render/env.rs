@@ -36,8 +36,11 @@ pub const EVENT_BUS: &str = "events/eventbus.yaml.j2";
 pub const EXTERNAL_SECRET: &str = "common/externalsecret.yaml.j2";
 /// A WorkflowTemplate that a Sensor starts for one event-driven agent.
 pub const REMEDIATE: &str = "workflows/remediate.yaml.j2";
+/// The token Secret of a ServiceAccount (Kubernetes fills it in).
+pub const TOKEN_SECRET: &str = "common/token-secret.yaml.j2";
 /// Every template id the renderer uses.
-pub const ALL: [&str; 12] = [
+pub const ALL: [&str; 13] = [
+    TOKEN_SECRET,
     STAGES,
     DAG,
     RUN,

@@ -145,7 +145,8 @@ pub fn render(
             vec![rule(&deploy.group, &[deploy.plural.as_str()], &["get", "list", "watch"])],
         ));
     }
-    if plan.tasks.iter().any(|t| t.probes.is_some()) {
+    let http_agent = plan.tasks.iter().any(|t| t.probes.is_some());
+    if http_agent {
         // Argo runs `http` templates in an agent pod under the workflow's account.
         if let Some((_, _, rules)) =
             accounts.iter_mut().find(|(name, _, _)| *name == names.orchestrator_account.to_string())
@@ -153,6 +154,17 @@ pub fn render(
             rules.push(rule("argoproj.io", &["workflowtasksets"], &["list", "watch"]));
             rules.push(rule("argoproj.io", &["workflowtasksets/status"], &["patch"]));
         }
+        // The agent pod mounts `<account>.service-account-token`, a Secret that Kubernetes
+        // (since 1.24) creates only when asked to (`workflow/controller/agent.go`).
+        let account = names.orchestrator_account.to_string();
+        let name = format!("{account}.service-account-token");
+        let ctx = ser(BTreeMap::from([
+            ("name", Value::from(name.as_str())),
+            ("namespace", Value::from(namespace)),
+            ("labels", ser(common_labels(plan, "orchestrator"))),
+            ("account", Value::from(account.as_str())),
+        ]));
+        docs.push(doc(env::TOKEN_SECRET, "Secret", name, true, ctx)?);
     }
     let mut grants: Vec<Grant> = accounts
         .into_iter()

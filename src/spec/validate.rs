@@ -238,9 +238,11 @@ impl Checker<'_> {
                         "project.deploy.successCondition",
                         deploy.success_condition.as_ref(),
                         &CONDITION,
-                        // Healthy, Synced, the last sync succeeded, and it was this task's: the
-                        // deploy agent labels what it syncs with `pressplay-task: <task number>`.
-                        "metadata.labels.pressplay-task == {{inputs.parameters.task-number}},status.health.status == Healthy,status.sync.status == Synced,status.operationState.phase == Succeeded",
+                        // Healthy, Synced, the last sync succeeded, and it was this deployment:
+                        // the deploy agent labels what it syncs with `pressplay-deploy:
+                        // <PRESSPLAY_DEPLOY_TOKEN>` (task, remediation attempt and run), so an
+                        // earlier deployment of the same task never satisfies the wait.
+                        "metadata.labels.pressplay-deploy == t{{inputs.parameters.task-number}}-a{{inputs.parameters.attempt}}-{{=sprig.trunc(8, workflow.uid)}},status.health.status == Healthy,status.sync.status == Synced,status.operationState.phase == Succeeded",
                     ),
                     failure_condition: self.text(
                         "project.deploy.failureCondition",
@@ -305,10 +307,11 @@ impl Checker<'_> {
         // Documentation has nothing to deploy: by default docs tasks run the pipeline without it.
         let docs_pipeline =
             docs_pipeline.unwrap_or_else(|| pipeline.iter().copied().filter(|s| *s != StageName::Deploy).collect());
-        // When the merge agent merges, it is every pipeline's last stage.
-        // The merge agent is every pipeline's last stage when it merges, and when events are off
-        // (it then waits for a person's merge by polling, so that dependents start after it).
-        let merges = !events || raw.merge.as_ref().is_some_and(|m| m.value == "merge" || m.value == "auto-merge");
+        // The merge agent is every pipeline's last stage when it merges. It never waits for
+        // people: every task's merge gate does, without a pod (with events off, the reconcile
+        // CronWorkflow reads the merge from GitHub).
+        let _ = events;
+        let merges = raw.merge.as_ref().is_some_and(|m| m.value == "merge" || m.value == "auto-merge");
         let with_merge = |mut stages: Vec<StageName>| {
             if merges && !stages.contains(&StageName::Merge) {
                 stages.push(StageName::Merge);
