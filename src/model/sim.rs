@@ -63,12 +63,17 @@ pub struct Scenario {
     pub lost_webhooks: BTreeSet<u64>,
     /// Secrets that do not exist in the cluster even though the tree references them.
     pub missing_secrets: BTreeSet<String>,
+    /// Secrets someone created by hand beside the tree (a token Secret the tree lacks, say).
+    pub extra_secrets: BTreeSet<String>,
     /// Whether the DocsRun CRD is installed.
     pub docs_crd: bool,
     /// HTTP answers by URL (others: 200 "ok").
     pub http: BTreeMap<String, (u16, String)>,
     /// Extra deliveries: (time, event type, body).
     pub deliveries: Vec<(u64, String, Value)>,
+    /// State written by hand (`kubectl patch configmap <project>-task-<n>`): (time, task, value of
+    /// `merged`).
+    pub state_writes: Vec<(u64, u64, String)>,
     /// Manual resumes of the run: (time, node field selector).
     pub resumes: Vec<(u64, String)>,
     /// The deploy target is Degraded for a minute after the first sync.
@@ -92,10 +97,12 @@ impl Default for Scenario {
             merge: Merge::AfterWait(600),
             lost_webhooks: BTreeSet::new(),
             missing_secrets: BTreeSet::new(),
+            extra_secrets: BTreeSet::new(),
             docs_crd: true,
             http: BTreeMap::new(),
             deliveries: Vec::new(),
             resumes: Vec::new(),
+            state_writes: Vec::new(),
             transient_degraded: false,
             horizon: 30 * 86400,
             press: true,
@@ -162,6 +169,8 @@ pub struct Outcome {
     pub largest_object: (usize, String),
     /// The largest Workflow status: bytes and Workflow.
     pub largest_status: (usize, String),
+    /// Every node of every Workflow: (workflow, node, template, phase, message), for debugging.
+    pub nodes: Vec<(String, String, String, String, String)>,
     /// Time of the last event.
     pub end: u64,
     /// Nodes still waiting or running when the clock stopped: (workflow, node, template, message).
@@ -630,7 +639,7 @@ pub fn run(files: &BTreeMap<String, String>, scenario: &Scenario, dispatch: &Dis
     }
     // What the cluster provides beside the tree: Secrets the ExternalSecret and the user create
     // (all but the missing ones), the deploy target.
-    for secret in referenced_secrets(&docs) {
+    for secret in referenced_secrets(&docs).into_iter().chain(scenario.extra_secrets.iter().cloned()) {
         if !scenario.missing_secrets.contains(&secret) {
             let _ =
                 store.create(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": secret}}), &namespace);
@@ -667,6 +676,7 @@ pub fn run(files: &BTreeMap<String, String>, scenario: &Scenario, dispatch: &Dis
     }
     let crons: Vec<Value> = docs.iter().filter(|d| d["kind"] == "CronWorkflow").cloned().collect();
     let mut pending_resumes: Vec<(u64, String)> = scenario.resumes.clone();
+    let mut state_writes = scenario.state_writes.clone();
     let mut recorded: BTreeMap<u64, (u64, String)> = BTreeMap::new();
     let mut samples_pods = 0usize;
     let mut guard = 0u64;
@@ -683,10 +693,19 @@ pub fn run(files: &BTreeMap<String, String>, scenario: &Scenario, dispatch: &Dis
             let changes = store.drain();
             controller.observe(&store, &changes);
             for change in &changes {
-                if let Change::Created(key) = change
-                    && (key.kind == "CodeRun" || key.kind == "DocsRun")
-                {
-                    script.agent_created(controller.now, &mut store, key);
+                match change {
+                    Change::Created(key) if key.kind == "CodeRun" || key.kind == "DocsRun" => {
+                        script.agent_created(controller.now, &mut store, key);
+                    }
+                    // A deleted run stops its agent.
+                    Change::Deleted(key) if key.kind == "CodeRun" || key.kind == "DocsRun" => {
+                        let now = controller.now;
+                        for agent in script.agents.iter_mut().filter(|a| a.name == key.name && a.end.is_none()) {
+                            agent.end = Some(now);
+                            agent.phase = "Deleted".into();
+                        }
+                    }
+                    _ => {}
                 }
             }
             let _ = store.drain();
@@ -705,6 +724,7 @@ pub fn run(files: &BTreeMap<String, String>, scenario: &Scenario, dispatch: &Dis
             script.outbox.iter().next().map(|(t, ..)| *t),
             pending_resumes.iter().map(|(t, _)| *t).min(),
             script.argocd.iter().map(|(t, _)| *t).min(),
+            state_writes.iter().map(|(t, ..)| *t).min(),
             next_cron(&crons, now),
         ]
         .into_iter()
@@ -760,6 +780,18 @@ pub fn run(files: &BTreeMap<String, String>, scenario: &Scenario, dispatch: &Dis
                 }
             }
         }
+        state_writes.retain(|(t, task, value)| {
+            if *t > next {
+                return true;
+            }
+            let patch = json!({
+                "apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": format!("{project}-task-{task}"), "labels": {"workflows.argoproj.io/configmap-type": "Parameter"}},
+                "data": {"merged": value},
+            });
+            let _ = store.merge_patch(&patch, &namespace, true);
+            false
+        });
         pending_resumes.retain(|(t, selector)| {
             if *t <= next {
                 let run = format!("{project}-play");
@@ -781,6 +813,7 @@ pub fn run(files: &BTreeMap<String, String>, scenario: &Scenario, dispatch: &Dis
     for run in &controller.runs {
         let stuck = !run.done();
         for node in &run.nodes {
+            outcome.nodes.push((run.key.name.clone(), node.name.clone(), node.template.clone(), node.phase.name().into(), node.message.clone()));
             if stuck && !node.phase.done() && node.children.is_empty() {
                 outcome.stuck.push((
                     run.key.name.clone(),

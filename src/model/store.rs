@@ -166,7 +166,8 @@ impl Store {
         self.uids += 1;
         let metadata = object["metadata"].as_object_mut().ok_or("the object has no metadata")?;
         metadata.insert("namespace".into(), Value::String(key.namespace.clone()));
-        metadata.insert("uid".into(), Value::String(format!("00000000-0000-4000-8000-{:012x}", self.uids)));
+        let mixed = (self.uids.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as u32;
+        metadata.insert("uid".into(), Value::String(format!("{mixed:08x}-0000-4000-8000-{:012x}", self.uids)));
         self.objects.insert(key.clone(), object);
         self.note_size(&key);
         self.changes.push(Change::Created(key.clone()));

@@ -1120,14 +1120,16 @@ impl Controller {
                     continue;
                 }
             } else {
-                if deps.iter().any(|d| !phase_of(self, d).is_some_and(Phase::done)) {
-                    all_done = false;
-                    continue;
-                }
+                // failFast: once a task failed no new task starts, and the DAG ends when the
+                // running ones have (`dag.go`, `executeDAG`).
                 let failed = tasks
                     .iter()
                     .any(|t| phase_of(self, &text_of(&t["name"])).is_some_and(Phase::failed) && !continues(t));
                 if fail_fast && failed {
+                    continue;
+                }
+                if deps.iter().any(|d| !phase_of(self, d).is_some_and(Phase::done)) {
+                    all_done = false;
                     continue;
                 }
                 let depends = task["depends"].as_str().map(str::to_string).unwrap_or_else(|| deps.join(" && "));
@@ -1175,7 +1177,9 @@ impl Controller {
                 all_done = false;
             }
         }
-        if !all_done || tasks.iter().any(|t| phase_of(self, &text_of(&t["name"])).is_some_and(|p| !p.done())) {
+        let stopped = fail_fast
+            && tasks.iter().any(|t| phase_of(self, &text_of(&t["name"])).is_some_and(Phase::failed) && !continues(t));
+        if (!all_done && !stopped) || tasks.iter().any(|t| phase_of(self, &text_of(&t["name"])).is_some_and(|p| !p.done())) {
             return Ok(());
         }
         let failed =
