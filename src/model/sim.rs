@@ -506,7 +506,12 @@ impl World for Script<'_> {
         }
         let _ = run;
         // A script that ends in `exit 1` fails; what it echoes first is its message.
-        let script = template.pointer("/container/args").and_then(Value::as_array).and_then(|a| a.last()).map(text_of).unwrap_or_default();
+        let script = template
+            .pointer("/container/args")
+            .and_then(Value::as_array)
+            .and_then(|a| a.last())
+            .map(text_of)
+            .unwrap_or_default();
         if script.trim_end().ends_with("exit 1") {
             let env: BTreeMap<String, String> = template
                 .pointer("/container/env")
@@ -515,7 +520,8 @@ impl World for Script<'_> {
                 .flatten()
                 .map(|e| (text_of(&e["name"]), text_of(&e["value"])))
                 .collect();
-            let mut message = script.split("echo \"").nth(1).and_then(|m| m.split('"').next()).unwrap_or(&name).to_string();
+            let mut message =
+                script.split("echo \"").nth(1).and_then(|m| m.split('"').next()).unwrap_or(&name).to_string();
             for (k, v) in &env {
                 message = message.replace(&format!("${k}"), v);
             }
@@ -813,7 +819,13 @@ pub fn run(files: &BTreeMap<String, String>, scenario: &Scenario, dispatch: &Dis
     for run in &controller.runs {
         let stuck = !run.done();
         for node in &run.nodes {
-            outcome.nodes.push((run.key.name.clone(), node.name.clone(), node.template.clone(), node.phase.name().into(), node.message.clone()));
+            outcome.nodes.push((
+                run.key.name.clone(),
+                node.name.clone(),
+                node.template.clone(),
+                node.phase.name().into(),
+                node.message.clone(),
+            ));
             if stuck && !node.phase.done() && node.children.is_empty() {
                 outcome.stuck.push((
                     run.key.name.clone(),

@@ -1179,7 +1179,9 @@ impl Controller {
         }
         let stopped = fail_fast
             && tasks.iter().any(|t| phase_of(self, &text_of(&t["name"])).is_some_and(Phase::failed) && !continues(t));
-        if (!all_done && !stopped) || tasks.iter().any(|t| phase_of(self, &text_of(&t["name"])).is_some_and(|p| !p.done())) {
+        if (!all_done && !stopped)
+            || tasks.iter().any(|t| phase_of(self, &text_of(&t["name"])).is_some_and(|p| !p.done()))
+        {
             return Ok(());
         }
         let failed =
