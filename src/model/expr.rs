@@ -250,6 +250,11 @@ pub fn depends_names(text: &str) -> Vec<String> {
     names
 }
 
+/// An expression over named values (an Argo Events `exprs` filter's fields).
+pub fn with_vars(text: &str, vars: &BTreeMap<String, String>) -> Result<bool, String> {
+    evaluate(text, vars, &|_| None)
+}
+
 /// An `http` template's `successCondition`, with `response.statusCode` and `response.body`.
 pub fn http_success(condition: &str, status: u16, body: &str) -> Result<bool, String> {
     let vars = BTreeMap::from([

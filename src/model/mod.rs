@@ -5,6 +5,7 @@
 
 #![allow(clippy::missing_errors_doc, clippy::missing_panics_doc)]
 
+pub mod events;
 pub mod expr;
 pub mod report;
 pub mod sim;
@@ -17,6 +18,5 @@ use serde_json::Value;
 /// Delivers a GitHub webhook to the Sensors through the Argo Events model and returns what their
 /// triggers do: the dispatch `pressplay simulate` runs with.
 pub fn dispatch(sensors: &[Value], event: &str, delivery: &str, body: &Value) -> Vec<sim::Trigger> {
-    let _ = (sensors, event, delivery, body);
-    Vec::new()
+    events::dispatch(sensors, event, delivery, body)
 }

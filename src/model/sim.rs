@@ -604,6 +604,8 @@ pub enum Trigger {
     Http { sensor: String, url: String, method: String, payload: Value },
     /// A trigger that failed (a parameter did not resolve, say).
     Failed { sensor: String, reason: String },
+    /// A Sensor that dropped the event (a filter's path did not exist, say).
+    Dropped { sensor: String, reason: String },
 }
 
 /// Runs a scenario on a rendered tree (relative path → text).
@@ -953,6 +955,7 @@ fn apply_trigger(
             ));
         }
         Trigger::Failed { sensor, reason } => log.push((now, format!("{sensor}: trigger failed: {reason}"))),
+        Trigger::Dropped { sensor, reason } => log.push((now, format!("{sensor}: event dropped: {reason}"))),
     }
 }
 

@@ -50,7 +50,8 @@
 //!   where Argo emits YAML with sorted keys.
 //! * The Go template evaluator covers field chains, string and number literals, pipelines, parentheses and a
 //!   few sprig functions (`b64enc`, `b64dec`, `regexFind`, `regexMatch`, `trimPrefix`, `trimSuffix`, `trim`,
-//!   `lower`, `upper`, `default`, `toJson`, `quote`); no `if`/`range`/variables. Regexes are a backtracking
+//!   `lower`, `upper`, `default`, `toJson`, `quote`, `index`, `sha256sum`, `trunc`), `range` and `if` blocks with
+//!   `break` (no `else`, no variables). Regexes are a backtracking
 //!   subset of RE2: literals, `.`, classes, `\d\w\s` (and negations), `^`, `$`, groups with `|`, `(?:`, and
 //!   greedy or lazy `*`, `+`, `?`, `{n,m}`. It is leftmost-first like Go; matching is recursive, so keep the
 //!   patterns that can match long runs to single-character repeats (those are iterative).
@@ -2040,7 +2041,7 @@ pub enum GoToken {
 /// Executes a `dataTemplate` with the event data as `.Input` (numbers are float64, as gjson's `Value()` gives).
 pub fn go_template(template: &str, event_data: &Value) -> Result<String, String> {
     let root = json!({"Input": event_data});
-    let mut out = String::new();
+    let mut pieces = Vec::new();
     let mut rest = template;
     while let Some(start) = rest.find("{{") {
         let mut text = &rest[..start];
@@ -2049,21 +2050,116 @@ pub fn go_template(template: &str, event_data: &Value) -> Result<String, String>
             text = text.trim_end();
             action = trimmed;
         }
-        out.push_str(text);
+        pieces.push(GoPiece::Text(text.to_string()));
         let (tokens, after) = lex_go_action(action)?;
         rest = after;
-        if tokens.is_empty() {
-            continue;
+        if !tokens.is_empty() {
+            pieces.push(GoPiece::Action(tokens));
         }
+    }
+    pieces.push(GoPiece::Text(rest.to_string()));
+    let mut at = 0;
+    let nodes = go_parse(&pieces, &mut at, false)?;
+    let mut out = String::new();
+    go_exec(&nodes, &root, &mut out)?;
+    Ok(out)
+}
+
+/// A piece of a Go template: text or one action's tokens.
+pub enum GoPiece {
+    /// Text between actions.
+    Text(String),
+    /// An action.
+    Action(Vec<GoToken>),
+}
+
+/// The parsed template: text, actions, and the `range`/`if` blocks our Sensors use.
+pub enum GoNode {
+    /// Text.
+    Text(String),
+    /// A pipeline whose value is printed.
+    Print(Vec<GoToken>),
+    /// `range PIPELINE` … `end`: the body once per element, with the element as dot.
+    Range(Vec<GoToken>, Vec<GoNode>),
+    /// `if PIPELINE` … `end` (no `else`).
+    If(Vec<GoToken>, Vec<GoNode>),
+    /// `break` (leaves the innermost `range`).
+    Break,
+}
+
+fn keyword(tokens: &[GoToken]) -> Option<&str> {
+    match tokens.first() {
+        Some(GoToken::Ident(word)) if ["range", "if", "end", "break", "else", "with"].contains(&word.as_str()) => {
+            Some(word)
+        }
+        _ => None,
+    }
+}
+
+fn go_parse(pieces: &[GoPiece], at: &mut usize, nested: bool) -> Result<Vec<GoNode>, String> {
+    let mut nodes = Vec::new();
+    while *at < pieces.len() {
+        let piece = &pieces[*at];
+        *at += 1;
+        match piece {
+            GoPiece::Text(text) => nodes.push(GoNode::Text(text.clone())),
+            GoPiece::Action(tokens) => match keyword(tokens) {
+                Some("end") if nested => return Ok(nodes),
+                Some("end") => return Err("unexpected {{end}}".into()),
+                Some("break") => nodes.push(GoNode::Break),
+                Some(word @ ("range" | "if")) => {
+                    let pipeline = tokens[1..].to_vec();
+                    let body = go_parse(pieces, at, true)?;
+                    nodes.push(if word == "range" {
+                        GoNode::Range(pipeline, body)
+                    } else {
+                        GoNode::If(pipeline, body)
+                    });
+                }
+                Some(other) => return Err(format!("{{{{{other}}}}} is outside the modelled subset")),
+                None => nodes.push(GoNode::Print(tokens.clone())),
+            },
+        }
+    }
+    if nested { Err("unexpected EOF: a block has no {{end}}".into()) } else { Ok(nodes) }
+}
+
+/// Whether the body ended with `break`.
+fn go_exec(nodes: &[GoNode], dot: &Value, out: &mut String) -> Result<bool, String> {
+    let pipeline = |tokens: &[GoToken]| -> Result<Value, String> {
         let mut position = 0;
-        let value = eval_pipeline(&tokens, &mut position, &root)?;
+        let value = eval_pipeline(tokens, &mut position, dot)?;
         if position != tokens.len() {
             return Err(format!("unexpected {:?} in operand", tokens[position]));
         }
-        out.push_str(&go_print(&value, true));
+        Ok(value)
+    };
+    for node in nodes {
+        match node {
+            GoNode::Text(text) => out.push_str(text),
+            GoNode::Print(tokens) => out.push_str(&go_print(&pipeline(tokens)?, true)),
+            GoNode::Break => return Ok(true),
+            GoNode::If(tokens, body) => {
+                if !go_is_empty(&pipeline(tokens)?) && go_exec(body, dot, out)? {
+                    return Ok(true);
+                }
+            }
+            GoNode::Range(tokens, body) => {
+                let items: Vec<Value> = match pipeline(tokens)? {
+                    Value::Array(items) => items,
+                    Value::Object(map) => map.into_values().collect(),
+                    Value::Null => Vec::new(),
+                    other => return Err(format!("range can't iterate over {other}")),
+                };
+                for item in &items {
+                    if go_exec(body, item, out)? {
+                        break;
+                    }
+                }
+            }
+        }
     }
-    out.push_str(rest);
-    Ok(out)
+    Ok(false)
 }
 
 /// Tokens of one action and the text after its `}}` (a ` -}}` trims the whitespace that follows).
@@ -2320,6 +2416,30 @@ pub fn go_function(name: &str, args: &[Value]) -> Result<Value, String> {
         "toJson" => {
             arity(1)?;
             text(go_json_sorted(&args[0]))
+        }
+        "index" => {
+            arity(2)?;
+            match (&args[0], &args[1]) {
+                (Value::Object(map), Value::String(key)) => Ok(map.get(key).cloned().unwrap_or(Value::Null)),
+                (Value::Array(items), Value::Number(n)) => {
+                    items.get(n.as_f64().unwrap_or(-1.0) as usize).cloned().ok_or_else(|| "index out of range".into())
+                }
+                (Value::Null, _) => Err("index of untyped nil".into()),
+                (other, _) => Err(format!("can't index item of type {}", go_type(other))),
+            }
+        }
+        "sha256sum" => {
+            arity(1)?;
+            use sha2::Digest as _;
+            let digest = sha2::Sha256::digest(go_string_arg(name, &args[0])?.as_bytes());
+            text(digest.iter().map(|b| format!("{b:02x}")).collect())
+        }
+        "trunc" => {
+            arity(2)?;
+            let n = args[0].as_f64().ok_or("trunc wants a number")? as i64;
+            let s: Vec<char> = go_string_arg(name, &args[1])?.chars().collect();
+            let keep = usize::try_from(n.unsigned_abs()).unwrap_or(usize::MAX).min(s.len());
+            text(if n >= 0 { s[..keep].iter().collect() } else { s[s.len() - keep..].iter().collect() })
         }
         _ => Err(format!("function {name:?} not defined")),
     }
