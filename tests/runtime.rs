@@ -20,7 +20,8 @@ fn no_events(_: &[Value], _: &str, _: &str, _: &Value) -> Vec<Trigger> {
 /// The tree an example renders to today.
 fn tree(example: &str) -> BTreeMap<String, String> {
     let path = root().join("examples").join(example);
-    let input = if path.join("requirements.yaml").exists() { path.join("requirements.yaml") } else { path.join("tasks.json") };
+    let input =
+        if path.join("requirements.yaml").exists() { path.join("requirements.yaml") } else { path.join("tasks.json") };
     render_file(&input, "x").expect("the example renders").files
 }
 
@@ -195,7 +196,8 @@ fn two_tasks_deploying_at_once_each_test_their_own_deployment() {
 
 #[test]
 fn a_transient_degraded_is_read_again() {
-    let mut scenario = Scenario { horizon: 12 * H, default_duration: 600, transient_degraded: true, ..Scenario::default() };
+    let mut scenario =
+        Scenario { horizon: 12 * H, default_duration: 600, transient_degraded: true, ..Scenario::default() };
     merged_by_hand(&mut scenario, 5 * H);
     let now = run(&tree("basic"), &scenario);
     assert!(now.agents_of(1).iter().any(|a| a.stage == "acceptance"), "the wait saw Healthy on its next attempt");
@@ -209,7 +211,11 @@ fn cleanup_after_a_merge_needs_no_docsrun_crd_and_never_fails_the_task() {
     merged_by_hand(&mut scenario, 3 * H);
     let now = run(&tree("basic"), &scenario);
     assert!(now.started_at(2).is_some(), "task 1 succeeded after its cleanup");
-    assert!(now.left.get("CodeRun").is_none_or(|runs| runs.iter().all(|r| !r.starts_with("shop-api-1-"))), "{:?}", now.left);
+    assert!(
+        now.left.get("CodeRun").is_none_or(|runs| runs.iter().all(|r| !r.starts_with("shop-api-1-"))),
+        "{:?}",
+        now.left
+    );
 
     let then = run_before(&scenario);
     assert!(then.started_at(2).is_none(), "the old cleanup fails task 1 after its merge");
@@ -230,5 +236,147 @@ fn a_failed_run_leaves_no_agent_working() {
     }
     let then = run_before(&scenario);
     let finished = then.workflow("shop-api-play").unwrap().finished.unwrap();
-    assert!(then.agents.iter().any(|a| a.end.is_none_or(|end| end > finished)), "the old tree leaves its author working");
+    assert!(
+        then.agents.iter().any(|a| a.end.is_none_or(|end| end > finished)),
+        "the old tree leaves its author working"
+    );
+}
+
+// ------------------------------------------------------------------------------------------------
+// With the Sensors: GitHub's deliveries go through the Argo Events model.
+
+fn run_events(files: &BTreeMap<String, String>, scenario: &Scenario) -> Outcome {
+    sim::run(files, scenario, &pressplay::model::dispatch).expect("the model runs")
+}
+
+/// Task number → the task numbers it depends on, read off the orchestrator DAG of the tree.
+fn dependencies_in_tree(files: &BTreeMap<String, String>) -> BTreeMap<u64, Vec<u64>> {
+    let orchestrator = files
+        .iter()
+        .filter(|(path, _)| path.starts_with("workflowtemplates/"))
+        .map(|(_, text)| serde_saphyr::from_str::<Value>(text).unwrap())
+        .find(|doc| doc["metadata"]["labels"]["pressplay.dev/component"] == "orchestrator")
+        .expect("an orchestrator");
+    let tasks = orchestrator["spec"]["templates"][0]["dag"]["tasks"].as_array().unwrap();
+    let number = |node: &Value| -> u64 {
+        let params = node["arguments"]["parameters"].as_array().unwrap();
+        params.iter().find(|p| p["name"] == "task-number").unwrap()["value"].as_str().unwrap().parse().unwrap()
+    };
+    let by_name: BTreeMap<&str, u64> = tasks.iter().map(|t| (t["name"].as_str().unwrap(), number(t))).collect();
+    tasks
+        .iter()
+        .map(|t| {
+            let depends = t["depends"].as_str().unwrap_or("");
+            let deps = depends
+                .split("&&")
+                .filter_map(|d| by_name.get(d.trim().trim_end_matches(".Succeeded")).copied())
+                .collect();
+            (number(t), deps)
+        })
+        .collect()
+}
+
+/// Every task merged, each after its dependencies merged, the run succeeded and nothing works on.
+fn assert_all_merged_in_order(files: &BTreeMap<String, String>, outcome: &Outcome, run: &str) {
+    for (task, dependencies) in &dependencies_in_tree(files) {
+        let merged =
+            outcome.merged_at(*task).unwrap_or_else(|| panic!("task {task} not merged:\n{}", sim::timeline(outcome)));
+        let started = outcome.started_at(*task).expect("started");
+        for dependency in dependencies {
+            let before = outcome.merged_at(*dependency).expect("dependency merged");
+            assert!(before <= started, "task {task} started at {started}, before {dependency} merged at {before}");
+        }
+        assert!(started < merged);
+    }
+    let play = outcome.workflow(run).expect("the run");
+    assert_eq!(play.phase, "Succeeded", "{play:?}\n{:?}", outcome.stuck);
+    assert!(outcome.agents.iter().all(|a| a.end.is_some()), "an agent still works");
+    assert!(play.conditions.is_empty(), "{:?}", play.conditions);
+}
+
+#[test]
+fn every_example_runs_to_the_last_merge() {
+    for (example, run) in [("basic", "shop-api-play"), ("taskmaster", "pressplay-play")] {
+        let files = tree(example);
+        let outcome = run_events(&files, &Scenario { default_duration: 900, ..Scenario::default() });
+        assert_all_merged_in_order(&files, &outcome, run);
+    }
+}
+
+#[test]
+fn the_merge_event_may_come_before_during_or_long_after_the_wait() {
+    let files = tree("basic");
+    for merge in [Merge::AfterOpen(60), Merge::AfterWait(600), Merge::AfterWait(5 * 86400)] {
+        let outcome = run_events(&files, &Scenario { merge, default_duration: 900, ..Scenario::default() });
+        assert_all_merged_in_order(&files, &outcome, "shop-api-play");
+        // Within a minute of the merge the next task starts (the wake-up, not the re-check).
+        // (or of the end of task 1's last agent, when the merge came first).
+        let (merged, next) = (outcome.merged_at(1).unwrap(), outcome.started_at(2).unwrap());
+        let done = outcome.agents_of(1).iter().filter_map(|a| a.end).max().unwrap();
+        assert!(next <= merged.max(done) + 60, "{merge:?}: merged {merged}, task 1 done {done}, task 2 at {next}");
+    }
+}
+
+#[test]
+fn the_merge_record_does_not_depend_on_the_waker_secret() {
+    let mut scenario = Scenario { default_duration: 900, horizon: 10 * 86400, ..Scenario::default() };
+    scenario.missing_secrets.insert("shop-api-waker".into());
+    let now = run_events(&tree("basic"), &scenario);
+    assert!(now.recorded.contains_key(&1), "the merge was recorded without the waker");
+    let (merged, next) = (now.merged_at(1).unwrap(), now.started_at(2).unwrap());
+    assert!(next <= merged + 6 * H + 60, "the gate's re-check found it: merged {merged}, next {next}");
+
+    let then = run_events(&run_before_files(), &scenario);
+    assert!(!then.recorded.contains_key(&1), "the old merge Sensor records nothing without the waker Secret");
+}
+
+fn run_before_files() -> BTreeMap<String, String> {
+    let mut files = before();
+    files.insert(
+        "rbac/secret-token.yaml".into(),
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: shop-api-orchestrator.service-account-token\n  namespace: agents\n".into(),
+    );
+    files
+}
+
+#[test]
+fn a_pr_comment_during_the_lint_agent_waits_for_it() {
+    // Task 1's PR opens when its author finishes (00:30); lint runs 00:30–01:00; a maintainer
+    // comments at 00:40.
+    let mut scenario = Scenario { horizon: 2 * 86400, ..Scenario::default() };
+    let comment = serde_json::json!({
+        "action": "created",
+        "issue": {"number": 1001, "pull_request": {"url": "https://api.github.com/repos/acme/shop-api/pulls/1001"},
+                  "labels": [{"name": "task-force"}, {"name": "task-1"}]},
+        "comment": {"body": "Please rename the handler.\r\n", "author_association": "MEMBER", "user": {"login": "maintainer"}},
+        "repository": {"full_name": "acme/shop-api"},
+        "sender": {"login": "maintainer", "type": "User"},
+    });
+    scenario.deliveries.push((40 * 60, "issue_comment".into(), comment));
+    let now = run_events(&tree("basic"), &scenario);
+    let fix =
+        now.agents_of(1).into_iter().find(|a| a.stage == "pr-comment").cloned().expect("the comment reached an agent");
+    assert_eq!(now.max_agents_per_task(), 1, "{}", sim::timeline(&now));
+    let lint = now.agents_of(1).into_iter().find(|a| a.stage == "lint").cloned().unwrap();
+    assert!(fix.start >= lint.end.unwrap(), "the comment's agent started while lint worked");
+
+    let then = run_events(&run_before_files(), &scenario);
+    assert!(
+        then.agents_of(1).iter().all(|a| a.stage != "pr-comment"),
+        "the old filter took `task-force` and dropped it"
+    );
+}
+
+#[test]
+fn with_events_off_a_second_run_skips_merged_tasks() {
+    let text = std::fs::read_to_string(root().join("examples/basic/requirements.yaml")).unwrap();
+    let text = text.replace("defaults:\n", "events:\n  enabled: false\ndefaults:\n");
+    let files = crate::common::render_text(&text).expect("renders").files;
+    let mut scenario = Scenario { horizon: 3 * 86400, default_duration: 600, ..Scenario::default() };
+    // Task 1 merged (the reconcile records it); the run is stopped and pressed again later.
+    merged_by_hand(&mut scenario, 3 * H);
+    scenario.presses.push(86400);
+    let outcome = run(&files, &scenario);
+    let authors = outcome.agents_of(1).into_iter().filter(|a| a.stage == "author").count();
+    assert_eq!(authors, 1, "the second run redid merged task 1:\n{}", sim::timeline(&outcome));
 }

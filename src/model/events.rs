@@ -102,19 +102,42 @@ fn get(value: &Value, parts: &[String]) -> Option<Value> {
 }
 
 fn query_matches(item: &Value, query: &str) -> bool {
-    for op in ["==", "!=", "%"] {
-        if let Some((key, pattern)) = query.split_once(op) {
-            let pattern = pattern.trim().trim_matches('"');
-            let Some(actual) = gjson(item, key.trim()) else { return false };
-            let actual = text(&actual);
-            return match op {
-                "==" => actual == pattern,
-                "!=" => actual != pattern,
-                _ => wildcard(pattern, &actual),
-            };
+    // The operator outside nested queries and quotes: `modified.#(=="x")` has its own.
+    let (mut depth, mut quoted, mut found) = (0, false, None);
+    let bytes = query.as_bytes();
+    for (i, b) in bytes.iter().enumerate() {
+        match b {
+            b'"' => quoted = !quoted,
+            b'(' if !quoted => depth += 1,
+            b')' if !quoted => depth -= 1,
+            _ if depth == 0 && !quoted => {
+                for op in ["==", "!=", "%"] {
+                    if query[i..].starts_with(op) {
+                        found = Some((i, op));
+                        break;
+                    }
+                }
+            }
+            _ => {}
+        }
+        if found.is_some() {
+            break;
         }
     }
-    false
+    let Some((at, op)) = found else {
+        // `#(key)`: the element has the key (or a nested query finds something).
+        return gjson(item, query).is_some_and(|v| !v.is_null() && v != json!([]));
+    };
+    let (key, pattern) = (query[..at].trim(), query[at + op.len()..].trim());
+    let pattern = pattern.strip_prefix('"').and_then(|p| p.strip_suffix('"')).unwrap_or(pattern);
+    let actual = if key.is_empty() { Some(item.clone()) } else { gjson(item, key) };
+    let Some(actual) = actual else { return false };
+    let actual = text(&actual);
+    match op {
+        "==" => actual == pattern,
+        "!=" => actual != pattern,
+        _ => wildcard(pattern, &actual),
+    }
 }
 
 /// gjson's `%` match: `*` any run, `?` one character.
@@ -273,6 +296,9 @@ mod tests {
         assert_eq!(gjson(&data, "body.issue.labels.#"), Some(json!(3)));
         assert_eq!(gjson(&data, "body.issue.missing"), None);
         assert_eq!(gjson(&data, "body.issue.labels.2.name"), Some(json!("task-7")));
+        let push = json!({"commits": [{"id": "a", "modified": ["x"]}, {"id": "b", "modified": ["requirements.yaml"]}]});
+        assert_eq!(gjson(&push, "commits.#(modified.#(==\"requirements.yaml\")).id"), Some(json!("b")));
+        assert_eq!(gjson(&push, "commits.#(added.#(==\"requirements.yaml\")).id"), None);
     }
 
     #[test]

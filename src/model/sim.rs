@@ -82,6 +82,9 @@ pub struct Scenario {
     pub horizon: u64,
     /// Whether to press play at time 0 (create the tree's `run/` Workflow).
     pub press: bool,
+    /// Later presses: at each time, the finished run is deleted (`argo delete`) and the tree's
+    /// `run/` Workflow created again (`argo submit`), as a person does by hand.
+    pub presses: Vec<u64>,
 }
 
 impl Default for Scenario {
@@ -106,6 +109,7 @@ impl Default for Scenario {
             transient_degraded: false,
             horizon: 30 * 86400,
             press: true,
+            presses: Vec::new(),
         }
     }
 }
@@ -678,10 +682,11 @@ pub fn run(files: &BTreeMap<String, String>, scenario: &Scenario, dispatch: &Dis
     let mut controller = Controller::default();
     let mut outcome = Outcome::default();
     let _ = store.drain();
+    let press = press.ok_or("the tree has no run/ Workflow")?;
     if scenario.press {
-        let press = press.ok_or("the tree has no run/ Workflow")?;
-        store.create(press, &namespace)?;
+        store.create(press.clone(), &namespace)?;
     }
+    let mut presses = scenario.presses.clone();
     let crons: Vec<Value> = docs.iter().filter(|d| d["kind"] == "CronWorkflow").cloned().collect();
     let mut pending_resumes: Vec<(u64, String)> = scenario.resumes.clone();
     let mut state_writes = scenario.state_writes.clone();
@@ -733,6 +738,7 @@ pub fn run(files: &BTreeMap<String, String>, scenario: &Scenario, dispatch: &Dis
             pending_resumes.iter().map(|(t, _)| *t).min(),
             script.argocd.iter().map(|(t, _)| *t).min(),
             state_writes.iter().map(|(t, ..)| *t).min(),
+            presses.iter().copied().min(),
             next_cron(&crons, now),
         ]
         .into_iter()
@@ -788,6 +794,22 @@ pub fn run(files: &BTreeMap<String, String>, scenario: &Scenario, dispatch: &Dis
                 }
             }
         }
+        presses.retain(|t| {
+            if *t > next {
+                return true;
+            }
+            if let Ok(key) = Store::key_of(&press, &namespace) {
+                if store.get(&key).is_some_and(|w| {
+                    w.pointer("/status/phase").map(text_of).is_some_and(|p| p != "Running" && p != "Pending")
+                }) {
+                    let _ = store.delete(&key);
+                }
+                if let Err(e) = store.create(press.clone(), &namespace) {
+                    outcome.notes.push(format!("t={next}: press: {e}"));
+                }
+            }
+            false
+        });
         state_writes.retain(|(t, task, value)| {
             if *t > next {
                 return true;

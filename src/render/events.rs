@@ -21,6 +21,10 @@ use crate::spec::{AgentRole, Events, Kind};
 pub const WEBHOOK_PORT: u16 = 12000;
 /// The digits of a task number in a branch or label.
 const NUMBER: &str = "[0-9]{1,16}";
+/// What a `/play` command is, in the play Sensor and (negated) in every comment Sensor: the
+/// whole comment is `/play`, whitespace around it allowed (browsers send CRLF). `/play` followed
+/// by more text is a comment for the agent.
+pub const PLAY_COMMAND: &str = "^\\s*/play\\s*$";
 
 /// Name of the GitHub event inside the EventSource.
 pub fn event_name(plan: &Plan) -> String {
@@ -171,7 +175,8 @@ struct RunTrigger<'a> {
 pub fn sensors(plan: &Plan, names: &Names, events: &Events) -> Vec<(String, Value)> {
     let project = &plan.project;
     let base = regex_literal(&project.base_branch);
-    let branch = format!("^{BRANCH_PREFIX}{NUMBER}(-[A-Za-z0-9._/-]*)?$");
+    // `task/<n>` or `task/<n>-<anything git allows>` (`+`, `#`, `@`, non-ASCII...).
+    let branch = format!("^{BRANCH_PREFIX}{NUMBER}(-.*)?$");
     let sensor = |suffix: &str, dependencies: Vec<Value>, triggers: Vec<Value>| {
         let name = names.of(suffix).to_string();
         let ctx = json!({
@@ -192,12 +197,16 @@ pub fn sensors(plan: &Plan, names: &Names, events: &Events) -> Vec<(String, Valu
 
     // Press play: `/play` by a trusted author, or a push to the base branch that changes the backlog.
     let mut comment = base_filters(plan, "issue_comment", Some("created"));
-    comment.push(filter("body.comment.body", "^/play\\s*$"));
+    comment.push(filter("body.comment.body", PLAY_COMMAND));
     comment.push(trusted(events, "body.comment.author_association"));
     let mut push = base_filters(plan, "push", None);
     push.push(filter("body.ref", &format!("^refs/heads/{base}$")));
-    // Any commit of the push that modified the backlog (the id of the first such commit).
+    // A push that adds the backlog presses play as one that modifies it does (a new backlog is
+    // new work): one Sensor each, since a filter cannot say "added or modified".
+    let mut push_added = push.clone();
+    // Any commit of the push that modified (added) the backlog: the id of the first such commit.
     push.push(filter(&format!("body.commits.#(modified.#(==\"{}\")).id", events.backlog_path), "^[0-9a-f]{40}$"));
+    push_added.push(filter(&format!("body.commits.#(added.#(==\"{}\")).id", events.backlog_path), "^[0-9a-f]{40}$"));
     let run = json!({
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Workflow",
@@ -206,7 +215,9 @@ pub fn sensors(plan: &Plan, names: &Names, events: &Events) -> Vec<(String, Valu
     });
     // One dependency per Sensor: an event may back only one dependency of a Sensor on some
     // EventBus kinds, and a reaction with two sources is two Sensors with the same trigger.
-    for (suffix, dep, data) in [("play-comment", "comment", comment), ("play-push", "push", push)] {
+    for (suffix, dep, data) in
+        [("play-comment", "comment", comment), ("play-push", "push", push), ("play-push-added", "push", push_added)]
+    {
         out.push(sensor(
             suffix,
             vec![dependency(dep, data, not_ignored(events))],
@@ -229,15 +240,25 @@ pub fn sensors(plan: &Plan, names: &Names, events: &Events) -> Vec<(String, Valu
     let run_number = number_from_branch(".Input.body.workflow_run.head_branch");
     let mut pr_comment = base_filters(plan, "issue_comment", Some("created"));
     pr_comment.push(filter("body.issue.pull_request.url", "^https://.+$"));
-    pr_comment.push(filter(
-        &format!("body.issue.labels.#(name%\"{PR_LABEL_PREFIX}*\").name"),
-        &format!("^{PR_LABEL_PREFIX}{NUMBER}$"),
-    ));
-    pr_comment.push(filter_not("body.comment.body", "^/play(\\s.*)?$"));
+    // Some label is exactly `task-<n>` (the names as a JSON list; a `task-*` query would stop at
+    // the first label that starts so, `task-force`, and disagree with the parameter).
+    pr_comment.push(filter("body.issue.labels.#.name", &format!("^\\[(.*,)?\"{PR_LABEL_PREFIX}{NUMBER}\"(,.*)?\\]$")));
+    pr_comment.push(filter_not("body.comment.body", PLAY_COMMAND));
     pr_comment.push(trusted(events, "body.comment.author_association"));
     let mut review = base_filters(plan, "pull_request_review_comment", Some("created"));
     review.push(filter("body.pull_request.head.ref", &branch));
     review.push(trusted(events, "body.comment.author_association"));
+    // A review's own text (changes requested, or a comment) goes to the same agent.
+    let mut submitted = base_filters(plan, "pull_request_review", Some("submitted"));
+    submitted.push(filter("body.review.state", "^(changes_requested|commented)$"));
+    // A review with text (not only whitespace; an approval's body is often null).
+    submitted.push(filter_not("body.review.body", "^\\s*$"));
+    submitted.push(filter("body.pull_request.head.ref", &branch));
+    submitted.push(filter(
+        "body.pull_request.head.repo.full_name",
+        &format!("^{}$", regex_literal(&project.repository_slug)),
+    ));
+    submitted.push(trusted(events, "body.review.author_association"));
     // CI failures on a task's branch, scoped to the failing check or workflow run. The agents
     // push task branches, so these events come from bots too: the loop guard is that a failure
     // of the CI-failure agent's own fix starts nothing (a person looks at it instead).
@@ -247,7 +268,9 @@ pub fn sensors(plan: &Plan, names: &Names, events: &Events) -> Vec<(String, Valu
     let mut check = fact_filters(plan, "check_run", Some("completed"));
     check.push(filter("body.check_run.conclusion", "^failure$"));
     check.push(filter("body.check_run.check_suite.head_branch", &branch));
-    check.push(filter_not("body.check_run.app.slug", "^github-actions$"));
+    // Not `check_run.app.slug`: some check runs have an app without a slug, and a filter on a
+    // missing path drops the event. The check run's JSON always exists.
+    check.push(filter_not("body.check_run", "^.*\"slug\":\"github-actions\".*$"));
     let mut workflow_run = fact_filters(plan, "workflow_run", Some("completed"));
     workflow_run.push(filter("body.workflow_run.conclusion", "^failure$"));
     workflow_run.push(filter("body.workflow_run.head_branch", &branch));
@@ -286,6 +309,18 @@ pub fn sensors(plan: &Plan, names: &Names, events: &Events) -> Vec<(String, Valu
             DELIVERY_HASH,
             ("dataTemplate", review_number.as_str()),
             "{{ .Input.body.comment.body | b64enc }}",
+            Some("body.pull_request.number"),
+        ),
+        (
+            "review",
+            "review",
+            submitted,
+            "fix-review-text",
+            AgentRole::PrComment,
+            &fix,
+            DELIVERY_HASH,
+            ("dataTemplate", review_number.as_str()),
+            "{{ .Input.body.review.body | b64enc }}",
             Some("body.pull_request.number"),
         ),
         (
@@ -328,7 +363,8 @@ pub fn sensors(plan: &Plan, names: &Names, events: &Events) -> Vec<(String, Valu
     for (suffix, dep, data, trigger, role, prefix, name_suffix, number, event_b64, pr) in reactions {
         let exprs = match suffix {
             "ci-check" => not_own_fix("body.sender.login"),
-            "ci-workflow-run" => not_own_fix("body.workflow_run.actor.login"),
+            // `workflow_run.actor` is missing from some payloads; `sender` never is.
+            "ci-workflow-run" => not_own_fix("body.sender.login"),
             _ => not_ignored(events),
         };
         let run = RunTrigger {
@@ -344,64 +380,81 @@ pub fn sensors(plan: &Plan, names: &Names, events: &Events) -> Vec<(String, Valu
         out.push(sensor(suffix, vec![dependency(dep, data, exprs)], vec![create_run(plan, run)]));
     }
 
-    // Merge: record the fact first (durable, idempotent), then wake the waiting gate.
-    let mut merged = fact_filters(plan, "pull_request", Some("closed"));
-    merged.push(filter_bool("body.pull_request.merged", true));
-    merged.push(filter("body.pull_request.base.ref", &format!("^{base}$")));
-    merged.push(filter(
+    // Merge or close: record the fact (durable, idempotent) in Sensors that hold no Secret, so
+    // that nothing the wake-up needs can stop the record; wake the waiting gate from a third.
+    let mut closed = fact_filters(plan, "pull_request", Some("closed"));
+    closed.push(filter("body.pull_request.base.ref", &format!("^{base}$")));
+    closed.push(filter(
         "body.pull_request.head.repo.full_name",
         &format!("^{}$", regex_literal(&project.repository_slug)),
     ));
-    merged.push(filter("body.pull_request.head.ref", &branch));
+    closed.push(filter("body.pull_request.head.ref", &branch));
     let number = number_from_branch(".Input.body.pull_request.head.ref");
-    let state = json!({
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {
-            "name": names.state_prefix(),
-            "namespace": project.namespace,
-            "labels": {
-                "workflows.argoproj.io/configmap-type": "Parameter",
-                "app.kubernetes.io/managed-by": "pressplay",
-                "pressplay.dev/project": project.name,
-                "pressplay.dev/component": "state",
+    let state = |value: &str| {
+        json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": names.state_prefix(),
+                "namespace": project.namespace,
+                "labels": {
+                    "workflows.argoproj.io/configmap-type": "Parameter",
+                    "app.kubernetes.io/managed-by": "pressplay",
+                    "pressplay.dev/project": project.name,
+                    "pressplay.dev/component": "state",
+                },
             },
-        },
-        "data": {"merged": "true", "task-number": "", "pr": "", "merge-commit": ""},
-    });
+            "data": {"merged": value, "task-number": "", "pr": "", "merge-commit": ""},
+        })
+    };
+    let record = |name: &str, value: &str, with_commit: bool| {
+        let mut parameters = vec![
+            param("closed", ("dataTemplate", &number), "metadata.name", "append"),
+            param("closed", ("dataTemplate", &number), "data.task-number", "overwrite"),
+            param("closed", ("dataKey", "body.pull_request.number"), "data.pr", "overwrite"),
+        ];
+        if with_commit {
+            parameters.push(param(
+                "closed",
+                ("dataKey", "body.pull_request.merge_commit_sha"),
+                "data.merge-commit",
+                "overwrite",
+            ));
+        }
+        json!({
+            "name": name,
+            "conditions": "closed",
+            "kind": "k8s",
+            "operation": "patch",
+            "patch_strategy": "application/merge-patch+json",
+            "resource": state(value),
+            "parameters": parameters,
+            "rate": {"unit": "Minute", "requests": 60},
+        })
+    };
+    for (suffix, merged, trigger, value) in
+        [("merge", true, "record-merged", "true"), ("merge-closed", false, "record-closed", "closed")]
+    {
+        let mut data = closed.clone();
+        data.push(filter_bool("body.pull_request.merged", merged));
+        out.push(sensor(suffix, vec![dependency("closed", data, Vec::new())], vec![record(trigger, value, merged)]));
+    }
     let selector = format!(
         "templateName={GATE_WAIT_TEMPLATE},inputs.parameters.gate.value=merged,inputs.parameters.task-number.value={number}"
     );
     out.push(sensor(
-        "merge",
-        vec![dependency("merged", merged, Vec::new())],
-        vec![
-            json!({
-                "name": "record-merged",
-                "conditions": "merged",
-                "kind": "k8s",
-                "operation": "patch",
-                "patch_strategy": "application/merge-patch+json",
-                "resource": state,
-                "parameters": [
-                    param("merged", ("dataTemplate", &number), "metadata.name", "append"),
-                    param("merged", ("dataTemplate", &number), "data.task-number", "overwrite"),
-                    param("merged", ("dataKey", "body.pull_request.number"), "data.pr", "overwrite"),
-                    param("merged", ("dataKey", "body.pull_request.merge_commit_sha"), "data.merge-commit", "overwrite"),
-                ],
-                "rate": {"unit": "Minute", "requests": 60},
-            }),
-            json!({
-                "name": "wake-merge-wait",
-                "conditions": "merged",
-                "kind": "http",
-                "url": format!("{}/api/v1/workflows/{}/{}/resume", events.argo_server, project.namespace, names.run),
-                "auth_secret": names.of("waker").to_string(),
-                "ca_secret": names.of("argo-server-ca").to_string(),
-                "payload": [param("merged", ("dataTemplate", &selector), "nodeFieldSelector", "overwrite")],
-                "rate": {"unit": "Minute", "requests": 60},
-            }),
-        ],
+        "merge-wake",
+        vec![dependency("closed", closed, Vec::new())],
+        vec![json!({
+            "name": "wake-merge-wait",
+            "conditions": "closed",
+            "kind": "http",
+            "url": format!("{}/api/v1/workflows/{}/{}/resume", events.argo_server, project.namespace, names.run),
+            "auth_secret": names.of("waker").to_string(),
+            "ca_secret": names.of("argo-server-ca").to_string(),
+            "payload": [param("closed", ("dataTemplate", &selector), "nodeFieldSelector", "overwrite")],
+            "rate": {"unit": "Minute", "requests": 60},
+        })],
     ));
     out
 }
@@ -431,7 +484,16 @@ pub fn eventsource(plan: &Plan, names: &Names, events: &Events) -> Value {
         "event_name": event_name(plan),
         "owner": owner,
         "repo": repo,
-        "events": ["check_run", "issue_comment", "issues", "pull_request", "pull_request_review_comment", "push", "workflow_run"],
+        "events": [
+            "check_run",
+            "issue_comment",
+            "issues",
+            "pull_request",
+            "pull_request_review",
+            "pull_request_review_comment",
+            "push",
+            "workflow_run",
+        ],
         "endpoint": format!("/github/{}", plan.project.name),
         "port": WEBHOOK_PORT.to_string(),
         "port_number": WEBHOOK_PORT,
