@@ -12,6 +12,7 @@ mod fixtures;
 mod injection;
 mod limits;
 mod profiles;
+mod payloads;
 mod props;
 mod runtime;
 mod shared;
