@@ -7,7 +7,8 @@
 //! rbac/<kind>-<name>.yaml                ServiceAccount, its token Secret, Role, RoleBinding
 //! config/<name>.yaml                     ConfigMap (semaphore limits), ExternalSecret
 //! events/<kind>-<name>.yaml              EventBus, EventSource, Sensors
-//! workflowtemplates/<name>.yaml          stages, orchestrator, parts, event-driven agents
+//! workflowtemplates/<name>.yaml          stages, orchestrator, parts, event-driven agents, press
+//! cronworkflows/<name>.yaml              the reconcile CronWorkflow (events)
 //! run/<name>.yaml                        the Workflow to `argo submit` (never synced)
 //! ```
 
@@ -16,7 +17,7 @@ use std::collections::BTreeMap;
 use crate::render::{Document, header};
 
 /// Kinds in install order (as `helm template` orders them); unknown kinds go last.
-pub const KIND_ORDER: [&str; 12] = [
+pub const KIND_ORDER: [&str; 13] = [
     "Namespace",
     "ServiceAccount",
     "Secret",
@@ -29,6 +30,7 @@ pub const KIND_ORDER: [&str; 12] = [
     "EventSource",
     "Sensor",
     "WorkflowTemplate",
+    "CronWorkflow",
 ];
 
 /// Name of the kustomization file at the root of the tree.
@@ -50,6 +52,7 @@ pub fn path_of(doc: &Document) -> String {
         "ExternalSecret" => format!("config/externalsecret-{}.yaml", doc.name),
         "EventBus" | "EventSource" | "Sensor" => format!("events/{kind}-{}.yaml", doc.name),
         "WorkflowTemplate" => format!("workflowtemplates/{}.yaml", doc.name),
+        "CronWorkflow" => format!("cronworkflows/{}.yaml", doc.name),
         _ => format!("{kind}s/{}.yaml", doc.name),
     }
 }

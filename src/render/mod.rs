@@ -4,6 +4,7 @@
 pub mod context;
 pub mod env;
 pub mod events;
+pub mod lifecycle;
 
 use std::collections::BTreeMap;
 
@@ -282,6 +283,8 @@ pub fn render(
             docs.push(doc(env::REMEDIATE, "WorkflowTemplate", name, true, ser(ctx))?);
         }
     }
+
+    docs.extend(lifecycle::render(plan, &names, &doc)?);
 
     // The Workflow that presses play; outside the kustomization so that a sync never starts a run.
     docs.push(doc(
