@@ -207,12 +207,9 @@ pub fn sensors(plan: &Plan, names: &Names, events: &Events) -> Vec<(String, Valu
     // Any commit of the push that modified (added) the backlog: the id of the first such commit.
     push.push(filter(&format!("body.commits.#(modified.#(==\"{}\")).id", events.backlog_path), "^[0-9a-f]{40}$"));
     push_added.push(filter(&format!("body.commits.#(added.#(==\"{}\")).id", events.backlog_path), "^[0-9a-f]{40}$"));
-    let run = json!({
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Workflow",
-        "metadata": {"name": names.run.to_string(), "namespace": project.namespace, "labels": common_labels(plan, "run")},
-        "spec": {"workflowTemplateRef": {"name": names.orchestrator.to_string()}},
-    });
+    // Not the run itself (a create fails while the previous run exists): the press launcher,
+    // named after the delivery, which replaces a finished run or says why not (`lifecycle.rs`).
+    let run = crate::render::lifecycle::press_workflow(plan, names);
     // One dependency per Sensor: an event may back only one dependency of a Sensor on some
     // EventBus kinds, and a reaction with two sources is two Sensors with the same trigger.
     for (suffix, dep, data) in
@@ -227,7 +224,7 @@ pub fn sensors(plan: &Plan, names: &Names, events: &Events) -> Vec<(String, Valu
                 "kind": "k8s",
                 "operation": "create",
                 "resource": run.clone(),
-                "parameters": [],
+                "parameters": crate::render::lifecycle::press_parameters(names, dep),
                 "rate": {"unit": "Minute", "requests": 6},
             })],
         ));
