@@ -10,6 +10,7 @@ mod events;
 mod examples;
 mod fixtures;
 mod injection;
+mod lifecycle;
 mod limits;
 mod profiles;
 mod payloads;
