@@ -7,6 +7,7 @@
 
 pub mod events;
 pub mod expr;
+pub mod gjson;
 pub mod report;
 pub mod sim;
 pub mod store;

@@ -1992,10 +1992,10 @@ pub fn sensor_parameter_raw(resource: &Value, dest: &str, raw_json: &str) -> Res
 /// gjson's `dataKey` lookup as `getValueByKey` returns it: a string unescaped, `null`, objects and arrays as
 /// their JSON, other scalars as text.
 pub fn data_key_value(event_data: &Value, key: &str) -> Option<String> {
-    let found = gjson_get(event_data, &sjson_path(key).ok()?)?;
-    Some(match found {
+    let found = super::gjson::get(event_data, key).ok()??;
+    Some(match &found {
         Value::Null => "null".into(),
-        Value::Object(_) | Value::Array(_) => go_json(found),
+        Value::Object(_) | Value::Array(_) => go_json(&found),
         other => gjson_string(other),
     })
 }
@@ -2440,6 +2440,17 @@ pub fn go_function(name: &str, args: &[Value]) -> Result<Value, String> {
             let s: Vec<char> = go_string_arg(name, &args[1])?.chars().collect();
             let keep = usize::try_from(n.unsigned_abs()).unwrap_or(usize::MAX).min(s.len());
             text(if n >= 0 { s[..keep].iter().collect() } else { s[s.len() - keep..].iter().collect() })
+        }
+        "int64" | "int" => {
+            // sprig's `toInt64` (`cast.ToInt64`): floats truncate, strings parse, the rest is 0.
+            arity(1)?;
+            let n = match &args[0] {
+                Value::Number(n) => n.as_f64().unwrap_or_default().trunc() as i64,
+                Value::String(s) => s.trim().parse::<i64>().unwrap_or(0),
+                Value::Bool(b) => i64::from(*b),
+                _ => 0,
+            };
+            Ok(Value::from(n))
         }
         _ => Err(format!("function {name:?} not defined")),
     }
