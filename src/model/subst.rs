@@ -50,7 +50,7 @@
 //!   where Argo emits YAML with sorted keys.
 //! * The Go template evaluator covers field chains, string and number literals, pipelines, parentheses and a
 //!   few sprig functions (`b64enc`, `b64dec`, `regexFind`, `regexMatch`, `trimPrefix`, `trimSuffix`, `trim`,
-//!   `lower`, `upper`, `default`, `toJson`, `quote`, `index`, `sha256sum`, `trunc`), `range` and `if` blocks with
+//!   `lower`, `upper`, `default`, `toJson`, `quote`, `index`, `sha256sum`, `trunc`, `int64`), `range` and `if` blocks with
 //!   `break` (no `else`, no variables). Regexes are a backtracking
 //!   subset of RE2: literals, `.`, classes, `\d\w\s` (and negations), `^`, `$`, groups with `|`, `(?:`, and
 //!   greedy or lazy `*`, `+`, `?`, `{n,m}`. It is leftmost-first like Go; matching is recursive, so keep the
