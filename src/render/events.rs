@@ -204,9 +204,12 @@ pub fn sensors(plan: &Plan, names: &Names, events: &Events) -> Vec<(String, Valu
     // A push that adds the backlog presses play as one that modifies it does (a new backlog is
     // new work): one Sensor each, since a filter cannot say "added or modified".
     let mut push_added = push.clone();
-    // Any commit of the push that modified (added) the backlog: the id of the first such commit.
-    push.push(filter(&format!("body.commits.#(modified.#(==\"{}\")).id", events.backlog_path), "^[0-9a-f]{40}$"));
-    push_added.push(filter(&format!("body.commits.#(added.#(==\"{}\")).id", events.backlog_path), "^[0-9a-f]{40}$"));
+    // Some commit of the push modified (added) the backlog: the lists of every commit as JSON
+    // text, with the path as one element. Not a query for the first such commit: a path that
+    // does not exist is a filtering error, logged for every push that leaves the backlog alone.
+    let listed = format!("^.*[\\[,]\"{}\"[,\\]].*$", regex_literal(&events.backlog_path));
+    push.push(filter("body.commits.#.modified", &listed));
+    push_added.push(filter("body.commits.#.added", &listed));
     // Not the run itself (a create fails while the previous run exists): the press launcher,
     // named after the delivery, which replaces a finished run or says why not (`lifecycle.rs`).
     let run = crate::render::lifecycle::press_workflow(plan, names);
@@ -236,7 +239,11 @@ pub fn sensors(plan: &Plan, names: &Names, events: &Events) -> Vec<(String, Valu
     let check_number = number_from_branch(".Input.body.check_run.check_suite.head_branch");
     let run_number = number_from_branch(".Input.body.workflow_run.head_branch");
     let mut pr_comment = base_filters(plan, "issue_comment", Some("created"));
-    pr_comment.push(filter("body.issue.pull_request.url", "^https://.+$"));
+    // A pull request's conversation: the issue has a `pull_request` object. Matched in the
+    // issue's JSON text, which always exists: on a plain issue `issue.pull_request` is absent,
+    // and a filter on a missing path is an error (logged for every issue comment). Quotes in
+    // strings are escaped in that text, so only a key can match.
+    pr_comment.push(filter("body.issue", "^.*\"pull_request\":\\{.*$"));
     // Some label is exactly `task-<n>` (the names as a JSON list; a `task-*` query would stop at
     // the first label that starts so, `task-force`, and disagree with the parameter).
     pr_comment.push(filter("body.issue.labels.#.name", &format!("^\\[(.*,)?\"{PR_LABEL_PREFIX}{NUMBER}\"(,.*)?\\]$")));
