@@ -2,9 +2,12 @@
 //! start. Field names are used by `templates/events/` and `templates/workflows/remediate.yaml.j2`.
 //!
 //! Rules every Sensor here follows, because the project this design comes from broke on each:
-//! filters are anchored regexes; comments and issues count only from trusted authors; events
-//! whose sender is a bot (the agents' own GitHub Apps among them) or an ignored login trigger
-//! nothing; the task is found by one rule (branch `task/<number>`, PR label `task-<number>`)
+//! filters are anchored regexes; no filter reads a path a payload may lack (Argo Events drops
+//! the event when a filter's path does not exist: optional fields are matched inside the JSON
+//! text of an object that is always there, or replaced by one that is); comments and issues
+//! count only from trusted authors; a `/play` command is [`PLAY_COMMAND`], in the play Sensor
+//! and negated in every comment Sensor; events whose sender is a bot (the agents' own GitHub
+//! Apps among them) or an ignored login trigger nothing; the task is found by one rule (branch `task/<number>`, PR label `task-<number>`)
 //! and the number is extracted by an anchored regex of at most 16 digits; event text reaches a
 //! workflow only as base64; every workflow a Sensor creates has a name derived from the
 //! delivery (or the issue), so a replayed delivery creates nothing new; every trigger has a
