@@ -57,7 +57,9 @@ fn reconcile_and_press_are_rendered_and_installed() {
     for template in [&workflow["templates"][0], &press["spec"]["templates"][0]] {
         let script = &template["script"];
         assert!(script["image"].as_str().unwrap().starts_with("python:3.13.5-"), "pinned image");
-        assert!(script["resources"]["limits"]["memory"].is_string() && script["resources"]["limits"]["cpu"].is_string());
+        assert!(
+            script["resources"]["limits"]["memory"].is_string() && script["resources"]["limits"]["cpu"].is_string()
+        );
         assert_eq!(script["securityContext"]["allowPrivilegeEscalation"], false);
     }
     // The reconcile mounts only the GitHub App keys it signs with, never the webhook secret.
@@ -76,7 +78,11 @@ fn reconcile_and_press_are_rendered_and_installed() {
 #[test]
 fn nothing_without_events() {
     let files = render_text("events:\n  enabled: false\ntasks:\n  - id: 1\n    title: One\n").unwrap().files;
-    assert!(!files.keys().any(|p| p.starts_with("cronworkflows/") || p.contains("pressplay-press") || p.contains("-reconcile")));
+    assert!(
+        !files
+            .keys()
+            .any(|p| p.starts_with("cronworkflows/") || p.contains("pressplay-press") || p.contains("-reconcile"))
+    );
     assert!(!files.values().any(|t| t.contains("pressplay-press")), "no Sensor starts a launcher");
 }
 
@@ -249,7 +255,8 @@ fn serve(handler: Box<Handler>) -> (String, Arc<Mutex<Vec<Seen>>>) {
             let head = String::from_utf8_lossy(&raw[..head_end]).into_owned();
             let mut lines = head.split("\r\n");
             let mut first = lines.next().unwrap_or_default().split(' ');
-            let (method, path) = (first.next().unwrap_or_default().to_owned(), first.next().unwrap_or_default().to_owned());
+            let (method, path) =
+                (first.next().unwrap_or_default().to_owned(), first.next().unwrap_or_default().to_owned());
             let headers: BTreeMap<String, String> = lines
                 .filter_map(|l| l.split_once(':'))
                 .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
@@ -403,7 +410,10 @@ fn reconcile_records_github_facts_and_wakes_only_waiting_final_tasks() {
         ("GET", "/argo/api/v1/workflows/agents/shop-api-play") => (200, run.clone()),
         ("PUT", "/argo/api/v1/workflows/agents/shop-api-play/resume") => {
             if r.body.contains("value=1\"") {
-                (500, json!({"code": 2, "message": "currently, set only targets suspend nodes: no suspend nodes matching nodeFieldSelector: x"}))
+                (
+                    500,
+                    json!({"code": 2, "message": "currently, set only targets suspend nodes: no suspend nodes matching nodeFieldSelector: x"}),
+                )
             } else {
                 (200, json!({}))
             }
@@ -472,9 +482,7 @@ fn reconcile_records_github_facts_and_wakes_only_waiting_final_tasks() {
     // Wake-ups: the final tasks (1, 2, 3, 4) that wait (1, 2, 4, 5): 1, 2 and 4. Task 1 had moved
     // on meanwhile (500, expected); task 3 only has a non-suspend node.
     let resumes: Vec<Value> = seen.iter().filter(|r| r.method == "PUT").map(Seen::json).collect();
-    let selector = |n: &str| {
-        json!({"nodeFieldSelector": format!("templateName=gate-wait,inputs.parameters.gate.value=merged,inputs.parameters.task-number.value={n}")})
-    };
+    let selector = |n: &str| json!({"nodeFieldSelector": format!("templateName=gate-wait,inputs.parameters.gate.value=merged,inputs.parameters.task-number.value={n}")});
     assert_eq!(resumes, [selector("1"), selector("2"), selector("4")]);
     assert!(seen.iter().filter(|r| r.path.starts_with("/argo/")).all(|r| r.authorization == "Bearer waker-token"));
 }
@@ -486,7 +494,16 @@ fn verify_rs256(dir: &Path, key: &Path, signing_input: &str, signature: &str) {
     std::fs::write(dir.join("input"), signing_input).unwrap();
     std::fs::write(dir.join("signature"), raw).unwrap();
     let public = dir.join("public.pem");
-    assert!(Command::new("openssl").args(["pkey", "-pubout", "-in"]).arg(key).arg("-out").arg(&public).status().unwrap().success());
+    assert!(
+        Command::new("openssl")
+            .args(["pkey", "-pubout", "-in"])
+            .arg(key)
+            .arg("-out")
+            .arg(&public)
+            .status()
+            .unwrap()
+            .success()
+    );
     let out = Command::new("openssl")
         .args(["dgst", "-sha256", "-verify"])
         .arg(&public)
@@ -544,8 +561,7 @@ fn press(handler: Box<Handler>) -> (i32, String, Vec<Seen>, Value) {
     let files = basic();
     let template = doc(&files, "workflowtemplates/shop-api-press.yaml");
     let (source, env) = script_of(&template["spec"]["templates"][0]);
-    let manifest: Value =
-        serde_json::from_str(&env.iter().find(|(n, _)| n == "RUN_MANIFEST").unwrap().1).unwrap();
+    let manifest: Value = serde_json::from_str(&env.iter().find(|(n, _)| n == "RUN_MANIFEST").unwrap().1).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let (base, seen) = serve(handler);
     let overrides = [
