@@ -53,8 +53,11 @@ fn read_dir(base: &Path, dir: &Path, files: &mut BTreeMap<String, String>) {
     }
 }
 
+/// Without events; GitHub merges nothing by itself (the reconcile would record it): the
+/// scenario writes the state it is about.
 fn run(files: &BTreeMap<String, String>, scenario: &Scenario) -> Outcome {
-    sim::run(files, scenario, &no_events).expect("the model runs")
+    let scenario = Scenario { merge: Merge::Never, ..scenario.clone() };
+    sim::run(files, &scenario, &no_events).expect("the model runs")
 }
 
 /// The stuck nodes whose message contains `text`.
@@ -304,9 +307,9 @@ fn every_example_runs_to_the_last_merge() {
 }
 
 #[test]
-fn the_merge_event_may_come_before_during_or_long_after_the_wait() {
+fn the_merge_event_may_come_before_during_or_days_after_the_wait() {
     let files = tree("basic");
-    for merge in [Merge::AfterOpen(60), Merge::AfterWait(600), Merge::AfterWait(5 * 86400)] {
+    for merge in [Merge::AfterOpen(60), Merge::AfterWait(600), Merge::AfterWait(2 * 86400)] {
         let outcome = run_events(&files, &Scenario { merge, default_duration: 900, ..Scenario::default() });
         assert_all_merged_in_order(&files, &outcome, "shop-api-play");
         // Within a minute of the merge the next task starts (the wake-up, not the re-check).
@@ -379,4 +382,50 @@ fn with_events_off_a_second_run_skips_merged_tasks() {
     let outcome = run(&files, &scenario);
     let authors = outcome.agents_of(1).into_iter().filter(|a| a.stage == "author").count();
     assert_eq!(authors, 1, "the second run redid merged task 1:\n{}", sim::timeline(&outcome));
+}
+
+fn play_comment() -> Value {
+    serde_json::json!({
+        "action": "created",
+        "issue": {"number": 42, "labels": []},
+        "comment": {"body": "/play\r\n", "author_association": "OWNER", "user": {"login": "maintainer"}},
+        "repository": {"full_name": "acme/shop-api"},
+        "sender": {"login": "maintainer", "type": "User"},
+    })
+}
+
+#[test]
+fn play_while_the_previous_run_exists_starts_it_or_says_why_not() {
+    let files = tree("basic");
+    // Pressed again while the first run works, then after it finished (inside its TTL).
+    let mut scenario =
+        Scenario { default_duration: 600, horizon: 2 * 86400, merge: Merge::AfterWait(60), ..Scenario::default() };
+    scenario.deliveries.push((H, "issue_comment".into(), play_comment()));
+    scenario.deliveries.push((86400, "issue_comment".into(), play_comment()));
+    let outcome = run_events(&files, &scenario);
+    let runs: Vec<_> = outcome.workflows.iter().filter(|w| w.name == "shop-api-play").collect();
+    assert_eq!(runs.len(), 2, "the second press started a new run: {:?}", outcome.workflows);
+    assert!(runs[1].started >= 86400);
+    let refused: Vec<_> =
+        outcome.workflows.iter().filter(|w| w.name.starts_with("shop-api-press-") && w.phase == "Failed").collect();
+    assert_eq!(refused.len(), 1, "{:?}", outcome.workflows);
+    assert!(refused[0].message.contains("a run is in progress"), "{}", refused[0].message);
+
+    let then = run_events(&run_before_files(), &scenario);
+    let old = then.workflows.iter().filter(|w| w.name == "shop-api-play").count();
+    assert_eq!(old, 1, "the old Sensor's create fails silently while the run exists");
+    assert!(then.triggers.iter().any(|(_, t)| t.contains("AlreadyExists")), "{:?}", then.triggers);
+}
+
+#[test]
+fn a_lost_merge_webhook_is_recovered_by_the_reconcile() {
+    let files = tree("basic");
+    let mut scenario = Scenario { default_duration: 600, horizon: 4 * 86400, ..Scenario::default() };
+    scenario.lost_webhooks.insert(1);
+    let now = run_events(&files, &scenario);
+    let (merged, next) = (now.merged_at(1).unwrap(), now.started_at(2).expect("task 2 started"));
+    assert!(next <= merged + 15 * 60 + 120, "within one reconcile period: merged {merged}, next {next}");
+
+    let then = run_events(&run_before_files(), &scenario);
+    assert!(then.started_at(2).is_none(), "the old tree waits forever for a lost webhook");
 }

@@ -204,8 +204,8 @@ pub struct WorkflowSummary {
     pub status_bytes: usize,
     /// Conditions (MetricsError).
     pub conditions: Vec<String>,
-    /// Deepest node name nesting seen.
-    pub max_depth: usize,
+    /// Whether a CronWorkflow started it.
+    pub cron: bool,
 }
 
 impl Outcome {
@@ -463,7 +463,7 @@ impl Script<'_> {
 
     /// Tasks that started waiting: schedule their merges.
     fn observe_waits(&mut self, now: u64, controller: &Controller) {
-        for run in &controller.runs {
+        for run in controller.runs.iter().filter(|r| !r.done()) {
             for node in &run.nodes {
                 let waiting = (node.template == "gate-wait" && node.phase == Phase::Running)
                     || node.template.ends_with("await-merge");
@@ -509,6 +509,9 @@ impl World for Script<'_> {
             return self.reconcile(now, store);
         }
         let _ = run;
+        if name == "press" {
+            return self.press(store, template);
+        }
         // A script that ends in `exit 1` fails; what it echoes first is its message.
         let script = template
             .pointer("/container/args")
@@ -563,6 +566,34 @@ impl World for Script<'_> {
 }
 
 impl Script<'_> {
+    /// The press launcher's script, as its effect: a finished run is deleted and the new one
+    /// created; a run in progress is left alone and the launcher fails saying so.
+    fn press(&mut self, store: &mut Store, template: &Value) -> (u64, i32, String) {
+        let env: BTreeMap<String, String> = template
+            .pointer("/script/env")
+            .or_else(|| template.pointer("/container/env"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|e| (text_of(&e["name"]), text_of(&e["value"])))
+            .collect();
+        let Some(manifest) = env.get("RUN_MANIFEST").and_then(|m| serde_json::from_str::<Value>(m).ok()) else {
+            return (1, 1, "the launcher has no RUN_MANIFEST".into());
+        };
+        let Ok(key) = Store::key_of(&manifest, &self.namespace) else { return (1, 1, "bad RUN_MANIFEST".into()) };
+        if let Some(existing) = store.get(&key) {
+            let phase = existing.pointer("/status/phase").map(text_of).unwrap_or_default();
+            if phase.is_empty() || phase == "Running" || phase == "Pending" {
+                return (2, 1, format!("a run is in progress: {}; it goes on, this press changed nothing", key.name));
+            }
+            let _ = store.delete(&key);
+        }
+        match store.create(manifest, &self.namespace) {
+            Ok(_) => (10, 0, String::new()),
+            Err(e) => (10, 1, e),
+        }
+    }
+
     /// The reconcile CronWorkflow's script, as its effect: records every merged or closed task PR
     /// in its state ConfigMap and resumes every gate whose state is final.
     fn reconcile(&mut self, _now: u64, store: &mut Store) -> (u64, i32, String) {
@@ -872,7 +903,7 @@ pub fn run(files: &BTreeMap<String, String>, scenario: &Scenario, dispatch: &Dis
             nodes: run.nodes.len(),
             status_bytes: bytes,
             conditions: run.conditions.clone(),
-            max_depth: 0,
+            cron: run.cron,
         });
     }
     outcome.largest_status = controller.largest_status.clone();
@@ -1041,7 +1072,8 @@ fn start_cron(cron: &Value, now: u64, store: &mut Store, controller: &Controller
     }
     let name = cron.pointer("/metadata/name").map(text_of).unwrap_or_default();
     let forbid = cron.pointer("/spec/concurrencyPolicy").and_then(Value::as_str) == Some("Forbid");
-    if forbid && controller.runs.iter().any(|r| r.key.name.starts_with(&format!("{name}-")) && !r.done()) {
+    let prefix = format!("{name}-");
+    if forbid && controller.live().any(|r| r.key.name.starts_with(&prefix)) {
         return;
     }
     let workflow = json!({

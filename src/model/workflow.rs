@@ -59,6 +59,9 @@ use super::expr;
 use super::store::{Change, Key, Store, condition_holds, dotted, kind_of_resource, text_of};
 use super::subst::{Vars, go_json, parse_json, substitute};
 
+/// The largest Workflow object the controller writes (`workflow/packer/packer.go`, 1 MiB).
+pub const MAX_WORKFLOW_BYTES: usize = 1024 * 1024;
+
 /// Argo's template depth limit.
 pub const MAX_DEPTH: usize = 100;
 
@@ -200,6 +203,10 @@ pub struct Run {
     exit_done: bool,
     /// Largest status seen, bytes of JSON.
     pub status_bytes: usize,
+    /// Node count at the last size check.
+    checked: usize,
+    /// Whether a CronWorkflow started it (label `workflows.argoproj.io/cron-workflow`).
+    pub cron: bool,
 }
 
 impl Run {
@@ -218,8 +225,25 @@ impl Run {
         &self.key.name
     }
 
-    /// The size of `status` as the controller would write it.
+    /// The size of the status the controller would write: with `status.nodes` as they are when
+    /// the Workflow fits in [`MAX_WORKFLOW_BYTES`], else with the nodes gzipped and
+    /// base64-encoded into `status.compressedNodes` (`workflow/packer/packer.go`,
+    /// `compressWorkflowIfNeeded`; offloading needs a database, which a default install lacks).
     pub fn status_size(&self) -> usize {
+        let (raw, nodes) = self.status_parts();
+        let spec = serde_json::to_vec(&self.spec).map_or(0, |v| v.len());
+        if raw + spec <= MAX_WORKFLOW_BYTES {
+            return raw;
+        }
+        use std::io::Write as _;
+        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        let _ = gzip.write_all(&nodes);
+        let compressed = gzip.finish().map_or(0, |v| v.len());
+        raw - nodes.len() + compressed.div_ceil(3) * 4
+    }
+
+    /// The status's JSON size, and the JSON of its nodes.
+    fn status_parts(&self) -> (usize, Vec<u8>) {
         let nodes: serde_json::Map<String, Value> = self
             .nodes
             .iter()
@@ -238,7 +262,14 @@ impl Run {
             "resourcesDuration": {"cpu": 1000, "memory": 1000},
             "taskResultsCompletionStatus": {},
         });
-        serde_json::to_vec(&status).map_or(0, |v| v.len())
+        let nodes = serde_json::to_vec(&status["nodes"]).unwrap_or_default();
+        (serde_json::to_vec(&status).map_or(0, |v| v.len()), nodes)
+    }
+
+    /// Whether the Workflow (spec, its stored WorkflowTemplate spec, status) fits the limit.
+    pub fn fits(&self) -> bool {
+        let spec = serde_json::to_vec(&self.spec).map_or(0, |v| v.len());
+        self.status_size() + spec <= MAX_WORKFLOW_BYTES
     }
 }
 
@@ -373,6 +404,11 @@ impl Controller {
         }
     }
 
+    /// The runs still going.
+    pub fn live(&self) -> impl Iterator<Item = &Run> {
+        self.index.values().map(|i| &self.runs[*i]).filter(|r| !r.done())
+    }
+
     /// The run of a live Workflow.
     pub fn run(&self, namespace: &str, name: &str) -> Option<&Run> {
         let key = Key { kind: "Workflow".into(), namespace: namespace.into(), name: name.into() };
@@ -432,6 +468,8 @@ impl Controller {
             uid,
             exit_done: false,
             status_bytes: 0,
+            checked: 0,
+            cron: object.pointer("/metadata/labels/workflows.argoproj.io~1cron-workflow").is_some(),
         };
         self.index.insert(key, self.runs.len());
         self.runs.push(run);
@@ -454,11 +492,12 @@ impl Controller {
 
     /// What changes when anything progresses.
     pub fn fingerprint(&self) -> (usize, usize, usize) {
-        let nodes: usize = self.runs.iter().map(|r| r.nodes.len()).sum();
-        let done: usize =
-            self.runs.iter().map(|r| r.nodes.iter().filter(|n| n.phase.done()).count() + usize::from(r.done())).sum();
-        let running: usize =
-            self.runs.iter().map(|r| r.nodes.iter().filter(|n| n.phase == Phase::Running).count()).sum();
+        // Only live runs change; finished ones count once.
+        let live = || self.index.values().map(|i| &self.runs[*i]).filter(|r| !r.done());
+        let nodes: usize = live().map(|r| r.nodes.len()).sum();
+        let finished = self.runs.iter().filter(|r| r.done()).count();
+        let done: usize = live().map(|r| r.nodes.iter().filter(|n| n.phase.done()).count()).sum::<usize>() + finished;
+        let running: usize = live().map(|r| r.nodes.iter().filter(|n| n.phase == Phase::Running).count()).sum();
         (nodes, done, running)
     }
 
@@ -489,6 +528,19 @@ impl Controller {
                 return;
             }
         };
+        // The controller refuses to write a Workflow over the limit and fails the run
+        // (`operator.go`, "workflow is longer than maximum allowed size"). Checked every 50 nodes.
+        if self.runs[i].nodes.len() >= self.runs[i].checked + 50 {
+            self.runs[i].checked = self.runs[i].nodes.len();
+            if !self.runs[i].fits() {
+                let size = self.runs[i].status_size();
+                let message = format!(
+                    "workflow is longer than maximum allowed size: status {size} bytes with its nodes compressed"
+                );
+                self.finish_run(i, store, Phase::Error, message);
+                return;
+            }
+        }
         let Some(root) = root else { return };
         let phase = self.runs[i].nodes[root].phase;
         if !phase.done() {
@@ -687,18 +739,18 @@ impl Controller {
         name: &str,
     ) -> Result<(Value, Option<String>), String> {
         let namespace = self.runs[i].key.namespace.clone();
-        let templates = match ctx {
+        let find =
+            |templates: &Value| templates.as_array().and_then(|ts| ts.iter().find(|t| t["name"] == name)).cloned();
+        let template = match ctx {
             Some(wt) if Some(wt) != self.runs[i].top.as_deref() => {
                 let key = Key { kind: "WorkflowTemplate".into(), namespace, name: wt.into() };
-                store.get(&key).ok_or_else(|| format!("workflowtemplates.argoproj.io \"{wt}\" not found"))?["spec"]["templates"].clone()
+                let owner =
+                    store.get(&key).ok_or_else(|| format!("workflowtemplates.argoproj.io \"{wt}\" not found"))?;
+                find(&owner["spec"]["templates"])
             }
-            _ => self.runs[i].spec["templates"].clone(),
-        };
-        let template = templates
-            .as_array()
-            .and_then(|ts| ts.iter().find(|t| t["name"] == name))
-            .cloned()
-            .ok_or_else(|| format!("template {name} not found"))?;
+            _ => find(&self.runs[i].spec["templates"]),
+        }
+        .ok_or_else(|| format!("template {name} not found"))?;
         if let Some(wt) = ctx
             && Some(wt) != self.runs[i].top.as_deref()
         {
