@@ -243,7 +243,6 @@ pub fn press(plan: &Plan, names: &Names) -> Value {
         ("name", Value::from(name.as_str())),
         ("namespace", Value::from(project.namespace.as_str())),
         ("labels", ser(common_labels(plan, "press"))),
-        ("run", Value::from(names.run.as_str())),
         ("service_account", Value::from(name.as_str())),
         ("deadline_seconds", Value::from(PRESS_DEADLINE_SECONDS)),
         ("ttl_after_success_seconds", Value::from(plan.defaults.ttl_after_success_seconds)),
