@@ -808,7 +808,7 @@ pub fn run(files: &BTreeMap<String, String>, scenario: &Scenario, dispatch: &Dis
                         .list("Sensor", &namespace)
                         .map(|(_, s)| s.clone())
                         .filter(|s| {
-                            sensor_secrets(s).iter().all(|name| {
+                            super::events::secrets_referenced(s).iter().all(|name| {
                                 store
                                     .get(&Key {
                                         kind: "Secret".into(),
@@ -1012,14 +1012,6 @@ fn apply_trigger(
     }
 }
 
-/// Secrets a Sensor's pod mounts (`argo-events pkg/reconciler/sensor/resource.go`: every
-/// `secretKeyRef` of its triggers, and TLS secrets, become non-optional volumes).
-pub fn sensor_secrets(sensor: &Value) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    collect_secret_refs(sensor, &mut out);
-    out
-}
-
 fn collect_secret_refs(value: &Value, out: &mut BTreeSet<String>) {
     match value {
         Value::Object(map) => {
@@ -1067,7 +1059,7 @@ fn next_cron(crons: &[Value], now: u64) -> Option<u64> {
 
 fn start_cron(cron: &Value, now: u64, store: &mut Store, controller: &Controller, namespace: &str) {
     let Some(every) = cron_every(cron) else { return };
-    if now % every != 0 {
+    if !now.is_multiple_of(every) {
         return;
     }
     let name = cron.pointer("/metadata/name").map(text_of).unwrap_or_default();

@@ -795,6 +795,7 @@ impl Controller {
     }
 
     /// Adds a Skipped or Omitted node.
+    #[allow(clippy::too_many_arguments)]
     fn mark(
         &mut self,
         i: usize,
