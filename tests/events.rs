@@ -263,11 +263,17 @@ fn removing_stages_removes_what_called_them_and_nothing_dangles() {
 fn disabling_events_removes_the_event_side_but_not_the_gate() {
     let text = BACKLOG.replace("tasks:\n", "events:\n  enabled: false\ntasks:\n");
     let objects = objects(&text);
-    for kind in ["EventSource", "Sensor", "EventBus", "ExternalSecret"] {
+    for kind in ["EventSource", "Sensor", "EventBus"] {
         assert!(of_kind(&objects, kind).is_empty(), "{kind} rendered with events off");
     }
-    // Tasks still wait for their merge, pod-less; the reconcile CronWorkflow reads it from GitHub.
+    // Tasks still wait for their merge, pod-less; the reconcile CronWorkflow reads it from GitHub
+    // with the App credentials, which no longer carry a webhook secret.
     assert!(all_text(&objects).contains("gate-wait"));
+    assert_eq!(of_kind(&objects, "CronWorkflow").len(), 1, "the reconcile records merges with events off");
+    let secret = &of_kind(&objects, "ExternalSecret")[0];
+    let keys: Vec<&str> =
+        secret["spec"]["data"].as_array().unwrap().iter().map(|d| d["secretKey"].as_str().unwrap()).collect();
+    assert_eq!(keys, ["app-id", "installation-id", "private-key"]);
 }
 
 #[test]

@@ -76,14 +76,16 @@ fn reconcile_and_press_are_rendered_and_installed() {
 }
 
 #[test]
-fn nothing_without_events() {
+fn without_events_the_reconcile_stays_and_the_launcher_goes() {
     let files = render_text("events:\n  enabled: false\ntasks:\n  - id: 1\n    title: One\n").unwrap().files;
-    assert!(
-        !files
-            .keys()
-            .any(|p| p.starts_with("cronworkflows/") || p.contains("pressplay-press") || p.contains("-reconcile"))
-    );
+    assert!(files.contains_key("cronworkflows/pressplay-reconcile.yaml"), "nothing else would record a merge");
+    assert!(files.contains_key("rbac/role-pressplay-reconcile.yaml"));
+    assert!(files.contains_key("rbac/serviceaccount-pressplay-waker.yaml"), "the reconcile wakes gates as the waker");
+    assert!(!files.keys().any(|p| p.contains("pressplay-press")));
     assert!(!files.values().any(|t| t.contains("pressplay-press")), "no Sensor starts a launcher");
+    // Nothing without tasks: no gate to reconcile.
+    let empty = render_text("events:\n  enabled: false\ntasks: []\n").unwrap().files;
+    assert!(!empty.keys().any(|p| p.starts_with("cronworkflows/")));
 }
 
 /// Every `{{...}}` tag of a text.

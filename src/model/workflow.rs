@@ -890,8 +890,12 @@ impl Controller {
         if self.runs[i].nodes[index].phase.done() {
             return Ok(Some(index));
         }
-        // Locks, before anything runs (attempts of a Retry node take them again each).
-        if self.runs[i].nodes[index].phase == Phase::Pending && self.runs[i].nodes[index].kind != NodeType::Retry {
+        // Locks, before anything runs. A retried template's locks are taken once, by its Retry
+        // node, and held across attempts and their backoff until the Retry node is fulfilled
+        // (`operator.go` `executeTemplate`: `TryAcquire` with the node id of `nodeName` before
+        // the Retry node is injected and `nodeName` becomes `<name>(<n>)`; `Release` once the
+        // retry parent is fulfilled).
+        if self.runs[i].nodes[index].phase == Phase::Pending && !attempt {
             let sync = self.runs[i].nodes[index].processed.get("synchronization").cloned().unwrap_or(Value::Null);
             let locks = sync_locks(&sync, &self.runs[i].key.namespace);
             let holder = format!("{}/{}", self.runs[i].uid, name);
@@ -1733,6 +1737,90 @@ pub fn parse_duration(text: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Containers run 100 s; the first attempt of task `a` fails.
+    struct FirstFails(bool);
+
+    impl World for FirstFails {
+        fn container(&mut self, _: u64, _: &mut Store, _: &str, template: &Value) -> (u64, i32, String) {
+            let task = template.pointer("/container/args/0").and_then(Value::as_str).unwrap_or("");
+            if task == "a" && !self.0 {
+                self.0 = true;
+                return (100, 1, "failed".into());
+            }
+            (100, 0, String::new())
+        }
+        fn http(&mut self, _: u64, _: &str, _: &str) -> (u16, String) {
+            (200, String::new())
+        }
+        fn evicted(&mut self, _: u64, _: &str, _: &Node) -> bool {
+            false
+        }
+    }
+
+    /// Runs a Workflow until nothing is due; returns the controller.
+    fn run_to_end(workflow: Value, world: &mut dyn World) -> Controller {
+        let mut store = Store::new(Vec::<String>::new());
+        let mut controller = Controller::default();
+        store.create(workflow, "ns").expect("created");
+        let changes = store.drain();
+        controller.observe(&store, &changes);
+        for _ in 0..1000 {
+            for _ in 0..50 {
+                let before = controller.fingerprint();
+                controller.pass(&mut store, world);
+                let changes = store.drain();
+                controller.observe(&store, &changes);
+                if changes.is_empty() && controller.fingerprint() == before {
+                    break;
+                }
+            }
+            let now = controller.now;
+            let Some(next) = controller.timers.range(now + 1..).next().copied() else { break };
+            controller.now = next;
+            controller.timers.retain(|t| *t > next);
+        }
+        controller
+    }
+
+    #[test]
+    fn a_retried_template_holds_its_mutex_across_attempts_and_backoff() {
+        let workflow = serde_json::json!({
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Workflow",
+            "metadata": {"name": "w", "namespace": "ns"},
+            "spec": {
+                "entrypoint": "main",
+                "templates": [
+                    {"name": "main", "dag": {"tasks": [
+                        {"name": "a", "template": "work", "arguments": {"parameters": [{"name": "task", "value": "a"}]}},
+                        {"name": "b", "template": "work", "arguments": {"parameters": [{"name": "task", "value": "b"}]}},
+                    ]}},
+                    {"name": "work",
+                     "inputs": {"parameters": [{"name": "task"}]},
+                     "synchronization": {"mutexes": [{"name": "one"}]},
+                     "retryStrategy": {"limit": 1, "backoff": {"duration": "300s"}},
+                     "container": {"image": "busybox", "args": ["{{inputs.parameters.task}}"]}},
+                ],
+            },
+        });
+        let controller = run_to_end(workflow, &mut FirstFails(false));
+        let run = controller.run("ns", "w").expect("the run");
+        assert_eq!(run.phase, Phase::Succeeded, "{}", run.message);
+        let a = run.node("w.a").expect("a");
+        let b = run.node("w.b").expect("b");
+        assert_eq!(a.kind, NodeType::Retry);
+        // `a` takes the mutex first, fails once, waits out 300 s of backoff and succeeds at 500 s
+        // still holding it; only then can `b` start.
+        let (first, second) = if a.started <= b.started { (a, b) } else { (b, a) };
+        assert_eq!(first.finished.map(|f| f >= 400), Some(true), "{first:?}");
+        assert!(
+            second.started >= first.finished.unwrap(),
+            "{} started while {} held the mutex",
+            second.name,
+            first.name
+        );
+    }
 
     #[test]
     fn durations() {

@@ -33,6 +33,8 @@ pub struct Plan {
     pub requirements: Option<String>,
     /// GitHub events, when enabled.
     pub events: Option<crate::spec::Events>,
+    /// GitHub credentials and the Argo Server, with events on or off.
+    pub access: crate::spec::Access,
     /// Every agent role's profile.
     pub profiles: BTreeMap<crate::spec::AgentRole, crate::spec::profile::Profile>,
     /// Tasks in schedule order.
@@ -286,6 +288,7 @@ pub fn build(backlog: &Backlog) -> Result<Plan, Vec<PlanError>> {
         defaults: backlog.defaults.clone(),
         requirements: backlog.requirements.clone(),
         events: backlog.events.clone(),
+        access: backlog.access.clone(),
         profiles: backlog.profiles.clone(),
         tasks,
         chains,

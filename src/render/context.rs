@@ -538,6 +538,13 @@ pub fn marks_merge(plan: &Plan) -> bool {
     !plan.tasks.is_empty()
 }
 
+/// Whether the reconcile CronWorkflow, the GitHub App credentials it reads and the waker account
+/// it wakes gates as are rendered: with events (whose Sensors use them, tasks or not), or when
+/// some task has a gate whose merge only the reconcile can record.
+pub fn reconciles(plan: &Plan) -> bool {
+    plan.events.is_some() || marks_merge(plan)
+}
+
 /// What a chain's agents create, as kubectl names the kinds (`coderuns`, `docsruns`).
 fn chain_kinds(plan: &Plan, chain: &crate::plan::Chain) -> Vec<&'static str> {
     let mut roles: Vec<AgentRole> = chain.stages.iter().map(|s| AgentRole::Stage(*s)).collect();

@@ -456,7 +456,7 @@ pub fn sensors(plan: &Plan, names: &Names, events: &Events) -> Vec<(String, Valu
             "name": "wake-merge-wait",
             "conditions": "closed",
             "kind": "http",
-            "url": format!("{}/api/v1/workflows/{}/{}/resume", events.argo_server, project.namespace, names.run),
+            "url": format!("{}/api/v1/workflows/{}/{}/resume", plan.access.argo_server, project.namespace, names.run),
             "auth_secret": names.of("waker").to_string(),
             "ca_secret": names.of("argo-server-ca").to_string(),
             "payload": [param("closed", ("dataTemplate", &selector), "nodeFieldSelector", "overwrite")],
@@ -508,16 +508,21 @@ pub fn eventsource(plan: &Plan, names: &Names, events: &Events) -> Value {
     })
 }
 
-/// Context of `common/externalsecret.yaml.j2`: the GitHub App credentials and the webhook
-/// secret, from the External Secrets Operator.
-pub fn external_secret(plan: &Plan, names: &Names, events: &Events) -> Value {
+/// Context of `common/externalsecret.yaml.j2`: the GitHub App credentials (for the reconcile,
+/// rendered with events on or off) and, with events, the webhook secret, from the External
+/// Secrets Operator.
+pub fn external_secret(plan: &Plan, names: &Names) -> Value {
+    let mut keys = vec!["app-id", "installation-id", "private-key"];
+    if plan.events.is_some() {
+        keys.push("webhook-secret");
+    }
     json!({
         "name": names.of("github").to_string(),
         "namespace": plan.project.namespace,
-        "labels": common_labels(plan, "events"),
-        "store": events.secret_store,
-        "remote_key": events.remote_key,
-        "keys": ["app-id", "installation-id", "private-key", "webhook-secret"],
+        "labels": common_labels(plan, "github"),
+        "store": plan.access.secret_store,
+        "remote_key": plan.access.remote_key,
+        "keys": keys,
     })
 }
 

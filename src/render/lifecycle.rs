@@ -1,10 +1,10 @@
-//! The run's life cycle around the merge handshake, rendered when events are on:
+//! The run's life cycle around the merge handshake:
 //!
 //! * the **reconcile** CronWorkflow `<project>-reconcile` (`workflows/reconcile.yaml.j2`), the
 //!   safety net of the merge gate: every [`SCHEDULE`] one short pod copies merged and closed
 //!   task pull requests from GitHub into the task state ConfigMaps and wakes every waiting gate
 //!   whose state is final;
-//! * the **press** WorkflowTemplate `<project>-press` (`workflows/press.yaml.j2`), which the play
+//! * with events, the **press** WorkflowTemplate `<project>-press` (`workflows/press.yaml.j2`), which the play
 //!   Sensors start once per delivery: it replaces a finished run `<project>-play` with a new one,
 //!   or fails with the reason when the run still goes;
 //! * one ServiceAccount, Role and RoleBinding for each, granting only what its script does.
@@ -15,8 +15,8 @@
 //! them), and read GitHub's and the cluster's answers as JSON, keeping only canonical digits and
 //! commit ids. See `docs/lifecycle.md`.
 //!
-//! Without events nothing here is rendered: the play Sensors do not exist, no GitHub App
-//! credentials or waker token are provided, and the tasks have no merge gate to reconcile.
+//! Without events the reconcile is rendered alone: it is then the only record of merges (no
+//! merge Sensor hears them), and nothing presses play but `argo submit`.
 
 use std::collections::BTreeMap;
 
@@ -24,10 +24,9 @@ use minijinja::Value;
 use serde_json::json;
 
 use crate::plan::Plan;
-use crate::render::context::{GATE_WAIT_TEMPLATE, Names, common_labels};
+use crate::render::context::{GATE_WAIT_TEMPLATE, Names, common_labels, reconciles};
 use crate::render::events::DELIVERY_HASH;
 use crate::render::{Document, RenderError};
-use crate::spec::Events;
 
 /// Template of the reconcile CronWorkflow.
 pub const RECONCILE: &str = "workflows/reconcile.yaml.j2";
@@ -184,7 +183,7 @@ fn ser<T: serde::Serialize>(value: T) -> Value {
 }
 
 /// Context of `workflows/reconcile.yaml.j2`.
-pub fn reconcile(plan: &Plan, names: &Names, events: &Events) -> Value {
+pub fn reconcile(plan: &Plan, names: &Names) -> Value {
     let name = names.of("reconcile");
     let project = &plan.project;
     let pairs = [
@@ -197,7 +196,7 @@ pub fn reconcile(plan: &Plan, names: &Names, events: &Events) -> Value {
         ("GATE_TEMPLATE", GATE_WAIT_TEMPLATE.to_owned()),
         ("GITHUB_API", github_api(plan)),
         ("GITHUB_PAGES", GITHUB_PAGES.to_string()),
-        ("ARGO_SERVER", events.argo_server.clone()),
+        ("ARGO_SERVER", plan.access.argo_server.clone()),
         ("KUBE_API", "https://kubernetes.default.svc".to_owned()),
         ("SECRETS_DIR", "/secrets".to_owned()),
     ];
@@ -260,12 +259,16 @@ pub fn render(
     names: &Names,
     doc: &dyn Fn(&'static str, &'static str, String, bool, Value) -> Result<Document, RenderError>,
 ) -> Result<Vec<Document>, RenderError> {
-    let Some(events) = &plan.events else {
-        return Ok(Vec::new());
-    };
     let mut docs = Vec::new();
+    if !reconciles(plan) {
+        return Ok(docs);
+    }
     let namespace = plan.project.namespace.as_str();
-    for (component, rules) in [("reconcile", reconcile_rules(plan, names)), ("press", press_rules(names))] {
+    let mut components = vec![("reconcile", reconcile_rules(plan, names))];
+    if plan.events.is_some() {
+        components.push(("press", press_rules(names)));
+    }
+    for (component, rules) in components {
         let account = names.of(component).to_string();
         let labels = common_labels(plan, component);
         let simple = map([
@@ -300,8 +303,10 @@ pub fn render(
         ]);
         docs.push(doc(super::env::ROLE, "Role", account, true, role)?);
     }
-    docs.push(doc(RECONCILE, "CronWorkflow", names.of("reconcile").to_string(), true, reconcile(plan, names, events))?);
-    docs.push(doc(PRESS, "WorkflowTemplate", names.of("press").to_string(), true, press(plan, names))?);
+    docs.push(doc(RECONCILE, "CronWorkflow", names.of("reconcile").to_string(), true, reconcile(plan, names))?);
+    if plan.events.is_some() {
+        docs.push(doc(PRESS, "WorkflowTemplate", names.of("press").to_string(), true, press(plan, names))?);
+    }
     Ok(docs)
 }
 

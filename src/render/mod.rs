@@ -129,6 +129,9 @@ pub fn render(
                 rule("argoproj.io", &["workflows"], &["create"]),
             ],
         ));
+    }
+    if context::reconciles(plan) {
+        // The Argo Server acts as this account when the merge Sensor or the reconcile wakes a gate.
         accounts.push((
             names.of("waker").to_string(),
             "waker",
@@ -257,6 +260,17 @@ pub fn render(
         docs.push(doc(env::DAG, "WorkflowTemplate", ctx.name.clone(), true, ser(&ctx))?);
     }
 
+    // The GitHub App credentials, which the reconcile reads with events on or off.
+    if context::reconciles(plan) {
+        docs.push(doc(
+            env::EXTERNAL_SECRET,
+            "ExternalSecret",
+            names.of("github").to_string(),
+            true,
+            ser(events::external_secret(plan, &names)),
+        )?);
+    }
+
     // Events: what GitHub sends, who listens, and the workflows they start.
     if let Some(events) = &plan.events {
         if let Some(ctx) = events::eventbus(plan, events) {
@@ -268,13 +282,6 @@ pub fn render(
             names.of("github").to_string(),
             true,
             ser(events::eventsource(plan, &names, events)),
-        )?);
-        docs.push(doc(
-            env::EXTERNAL_SECRET,
-            "ExternalSecret",
-            names.of("github").to_string(),
-            true,
-            ser(events::external_secret(plan, &names, events)),
         )?);
         for (name, ctx) in events::sensors(plan, &names, events) {
             docs.push(doc(env::SENSOR, "Sensor", name, true, ser(ctx))?);

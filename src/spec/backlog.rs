@@ -21,6 +21,8 @@ pub struct Backlog {
     pub requirements: Option<String>,
     /// GitHub events, when enabled.
     pub events: Option<Events>,
+    /// How the cluster reaches GitHub and the Argo Server, with events on or off.
+    pub access: Access,
     /// Every agent role's resolved profile.
     pub profiles: std::collections::BTreeMap<crate::spec::AgentRole, crate::spec::profile::Profile>,
 }
@@ -36,10 +38,16 @@ pub struct Events {
     pub ignore_authors: Vec<String>,
     /// Backlog path in the repository.
     pub backlog_path: String,
-    /// Argo Server base URL.
-    pub argo_server: String,
     /// EventBus to use; `None` renders one named after the project.
     pub event_bus: Option<String>,
+}
+
+/// What the merge gate's reconcile needs with events on or off (it is the only record of
+/// merges without them): the GitHub App credentials and the Argo Server that wakes the gates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    /// Argo Server base URL.
+    pub argo_server: String,
     /// ClusterSecretStore name.
     pub secret_store: String,
     /// Remote key of the GitHub credentials.

@@ -15,7 +15,7 @@ pub mod validate;
 
 use std::path::Path;
 
-pub use backlog::{Backlog, Defaults, Events, Project, Subtask, Task};
+pub use backlog::{Access, Backlog, Defaults, Events, Project, Subtask, Task};
 pub use raw::{Kind, Priority};
 pub use stage::AgentRole;
 pub use stage::StageName;

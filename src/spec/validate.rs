@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_saphyr::{Location, Spanned};
 
 use crate::diagnostic::{Diagnostic, SourceFile, Span};
-use crate::spec::backlog::{Backlog, Defaults, Deploy, Events, HttpProbe, Project, Subtask, Task};
+use crate::spec::backlog::{Access, Backlog, Defaults, Deploy, Events, HttpProbe, Project, Subtask, Task};
 use crate::spec::raw::{
     RawBacklog, RawCriterion, RawDefaults, RawEvents, RawId, RawProject, RawSubtask, RawTask, RawWebhookSecret,
 };
@@ -41,8 +41,9 @@ pub struct ValidateOptions {
 pub fn validate(raw: RawBacklog, source: &SourceFile, options: &ValidateOptions) -> (Backlog, Vec<Diagnostic>) {
     let mut checker = Checker { source, options, problems: Vec::new() };
     let project = checker.project(&raw.project);
+    let access = checker.access(&raw.events, &project);
     let events = checker.events(&raw.events, &project);
-    let defaults = checker.defaults(&raw.defaults, events.is_some());
+    let defaults = checker.defaults(&raw.defaults);
     let tasks = checker.tasks(raw.tasks, &defaults);
     let backlog = Backlog {
         project,
@@ -50,6 +51,7 @@ pub fn validate(raw: RawBacklog, source: &SourceFile, options: &ValidateOptions)
         tasks,
         requirements: options.requirements.clone(),
         events,
+        access,
         profiles: Default::default(),
     };
     (backlog, checker.problems)
@@ -294,7 +296,7 @@ impl Checker<'_> {
         }
     }
 
-    fn defaults(&mut self, raw: &RawDefaults, events: bool) -> Defaults {
+    fn defaults(&mut self, raw: &RawDefaults) -> Defaults {
         let pipeline = match &raw.pipeline {
             Some(pipeline) => self.pipeline("defaults.pipeline", pipeline),
             None => None,
@@ -310,7 +312,6 @@ impl Checker<'_> {
         // The merge agent is every pipeline's last stage when it merges. It never waits for
         // people: every task's merge gate does, without a pod (with events off, the reconcile
         // CronWorkflow reads the merge from GitHub).
-        let _ = events;
         let merges = raw.merge.as_ref().is_some_and(|m| m.value == "merge" || m.value == "auto-merge");
         let with_merge = |mut stages: Vec<StageName>| {
             if merges && !stages.contains(&StageName::Merge) {
@@ -537,6 +538,13 @@ impl Checker<'_> {
             }
             None => "requirements.yaml".to_owned(),
         };
+        let event_bus = raw.event_bus.as_ref().map(|v| self.text("events.eventBus", Some(v), &DNS_LABEL_63, "default"));
+        Some(Events { webhook_secret, trusted_associations: trusted, ignore_authors: ignore, backlog_path, event_bus })
+    }
+
+    /// `events.argoServer`, `events.secretStore` and `events.remoteKey`: read with events off
+    /// too, since the reconcile that records merges needs them either way.
+    fn access(&mut self, raw: &RawEvents, project: &Project) -> Access {
         let argo_server = match &raw.argo_server {
             Some(value) if is_https_base(&value.value) => value.value.trim_end_matches('/').to_owned(),
             Some(value) => {
@@ -549,20 +557,10 @@ impl Checker<'_> {
             }
             None => "https://argo-server.argo.svc:2746".to_owned(),
         };
-        let event_bus = raw.event_bus.as_ref().map(|v| self.text("events.eventBus", Some(v), &DNS_LABEL_63, "default"));
         let secret_store = self.text("events.secretStore", raw.secret_store.as_ref(), &DNS_LABEL_63, "github");
         let remote_key =
             self.text("events.remoteKey", raw.remote_key.as_ref(), &PATH, &format!("{}/github", project.name));
-        Some(Events {
-            webhook_secret,
-            trusted_associations: trusted,
-            ignore_authors: ignore,
-            backlog_path,
-            argo_server,
-            event_bus,
-            secret_store,
-            remote_key,
-        })
+        Access { argo_server, secret_store, remote_key }
     }
 
     /// Splits acceptance criteria into HTTP probes (checked: they reach Argo's templating) and
