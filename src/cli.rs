@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{CommandFactory as _, Parser, Subcommand, ValueEnum};
 
-use crate::plan::{NodeTarget, Plan};
+use crate::plan::Plan;
 use crate::spec::{Format, LoadOptions};
 use crate::{Error, Options, Planned, generate, load_and_plan, output};
 
@@ -561,21 +561,13 @@ fn summary(plan: &Plan) -> String {
         plural(widest, "task"),
         plural(plan.defaults.concurrency as usize, "agent")
     ));
-    if stats.parts == 0 {
-        out.push_str(&format!("chunking: none, one DAG of {n} tasks\n"));
-    } else {
-        let leaf_parts =
-            plan.dags.iter().filter(|d| d.nodes.iter().any(|x| matches!(x.target, NodeTarget::Task(_)))).count();
-        let cost = stats.chunked_critical_path_stages - stats.critical_path_stages;
-        out.push_str(&format!(
-            "chunking: {leaf_parts} part DAGs of at most 200 tasks ({} DAG templates in all); parts wait for whole parts, \
-             so the critical path grows from {} to {} agent stages ({})\n",
-            plan.dags.len(),
-            stats.critical_path_stages,
-            stats.chunked_critical_path_stages,
-            if cost == 0 { "no parallelism lost".to_owned() } else { format!("+{cost}, {:.1}%", 100.0 * cost as f64 / stats.critical_path_stages.max(1) as f64) }
-        ));
-    }
+    out.push_str(&format!(
+        "runs: one Workflow per task, started as soon as every task it depends on has merged (no task waits for an \
+         unrelated one), at most {} open at once (defaults.maxOpenTasks); task graph in {}, briefs in {}\n",
+        plan.defaults.max_open_tasks,
+        plural(plan.graph_maps.len(), "ConfigMap"),
+        plural(plan.brief_maps.len(), "ConfigMap"),
+    ));
     if !stats.not_scheduled.is_empty() {
         let mut by_reason: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
         for skipped in &stats.not_scheduled {
@@ -591,7 +583,7 @@ fn summary(plan: &Plan) -> String {
         }
     }
     if n == 0 {
-        out.push_str("nothing to run: the orchestrator has a single `nothing-to-run` step\n");
+        out.push_str("nothing to run: the run has a single `nothing-to-run` step\n");
         return out;
     }
     out.push_str("levels:\n");

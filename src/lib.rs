@@ -103,7 +103,7 @@ fn plan_diagnostic(error: &PlanError, backlog: &spec::Backlog) -> Diagnostic {
             .with_hint("keep long specifications in the docs repository and summarise them in the backlog"),
         PlanError::TooManyPipelines(_) => Diagnostic::error(error.to_string(), None)
             .with_hint("use fewer distinct `pipeline` lists; tasks with the same kind and pipeline share one"),
-        PlanError::ProjectName(_) | PlanError::TooManyTasks(_) => Diagnostic::error(error.to_string(), None),
+        PlanError::ProjectName(_) => Diagnostic::error(error.to_string(), None),
     }
 }
 

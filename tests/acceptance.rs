@@ -1,7 +1,6 @@
 //! Acceptance: HTTP probes run by Argo, criteria for the agent, and a failed acceptance going
 //! back through remediation and the gates a bounded number of times before the task fails.
 
-use base64::Engine as _;
 use serde_json::Value;
 
 use crate::common::{diagnostics, root};
@@ -93,19 +92,14 @@ fn a_failed_acceptance_is_remediated_at_most_max_remediations_times() {
 #[test]
 fn probes_run_in_argo_and_criteria_reach_the_agent() {
     let generated = generated();
-    let orchestrator: Value = serde_saphyr::from_str(&generated.files["workflowtemplates/shop.yaml"]).unwrap();
-    let task = &orchestrator["spec"]["templates"][0]["dag"]["tasks"][0];
-    let params = task["arguments"]["parameters"].as_array().unwrap();
-    let probes: Value =
-        serde_json::from_str(params.iter().find(|p| p["name"] == "probes").unwrap()["value"].as_str().unwrap())
-            .unwrap();
+    let first = crate::common::records(&generated.files).into_keys().next().unwrap();
+    let arguments = crate::common::task_arguments(&generated.files, &first);
+    let probes: Value = serde_json::from_str(&arguments["probes"]).unwrap();
     assert_eq!(
         probes,
         serde_json::json!([{"url": "https://shop.example.com/healthz", "method": "GET", "status": "200", "body": "ok"}])
     );
-    let brief = params.iter().find(|p| p["name"] == "brief").unwrap()["value"].as_str().unwrap();
-    let brief: Value =
-        serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(brief).unwrap()).unwrap();
+    let brief = crate::common::brief_of(&generated.files, &first);
     assert_eq!(
         brief["acceptance"],
         serde_json::json!([

@@ -40,14 +40,14 @@ fn render_then_check_is_clean_and_stale_check_shows_a_diff_and_writes_nothing() 
 
     // A third task makes the tree stale.
     fs::write(ws.path().join("requirements.yaml"), format!("{TWO_TASKS}  - id: 3\n    title: Three\n")).unwrap();
-    let before = fs::read_to_string(ws.path().join("deploy/workflowtemplates/pressplay.yaml")).unwrap();
+    let before = fs::read_to_string(ws.path().join("deploy/config/pressplay-graph-0.yaml")).unwrap();
     let out = pressplay(ws.path()).args(["render", "requirements.yaml", "-o", "deploy", "--check"]).output().unwrap();
     assert_eq!(code(&out), 1);
     let diff = String::from_utf8(out.stdout).unwrap();
-    assert!(diff.contains("--- a/workflowtemplates/pressplay.yaml"), "{diff}");
-    assert!(diff.contains("+          - name: \"t-3\""), "{diff}");
+    assert!(diff.contains("--- a/config/pressplay-graph-0.yaml"), "{diff}");
+    assert!(diff.contains("+++ b/config/pressplay-graph-0.yaml"), "{diff}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("is stale"));
-    let after = fs::read_to_string(ws.path().join("deploy/workflowtemplates/pressplay.yaml")).unwrap();
+    let after = fs::read_to_string(ws.path().join("deploy/config/pressplay-graph-0.yaml")).unwrap();
     assert_eq!(before, after, "--check must not write");
 }
 
@@ -150,23 +150,23 @@ fn graph_prints_dot_and_mermaid_edges() {
 }
 
 #[test]
-fn plan_prints_levels_critical_path_and_chunking() {
+fn plan_prints_levels_critical_path_and_how_tasks_run() {
     let ws = workspace(TWO_TASKS);
     let out = pressplay(ws.path()).args(["plan", "requirements.yaml"]).output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("2 tasks to run in 2 levels"), "{text}");
     assert!(text.contains("critical path: 2 tasks, 10 agent stages (1 → 2)"), "{text}");
-    assert!(text.contains("chunking: none"), "{text}");
+    assert!(text.contains("runs: one Workflow per task"), "{text}");
+    assert!(text.contains("at most 100 open at once"), "{text}");
     assert!(text.contains("    1: 1 task: 2"), "{text}");
 }
 
 #[test]
-fn plan_reports_what_chunking_costs() {
-    let ws = workspace(&crate::common::synthetic_backlog(450, 2, 3));
+fn plan_reports_the_packed_config_maps() {
+    let ws = workspace(&crate::common::synthetic_backlog(4500, 2, 3));
     let out = pressplay(ws.path()).args(["plan", "requirements.yaml"]).output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("chunking: 3 part DAGs"), "{text}");
-    assert!(text.contains("critical path grows from"), "{text}");
+    assert!(text.contains("task graph in 12 ConfigMaps, briefs in 3 ConfigMaps"), "{text}");
 }
 
 #[test]

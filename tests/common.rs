@@ -105,3 +105,57 @@ pub fn synthetic_backlog(n: usize, fan: usize, seed: u64) -> String {
     }
     out
 }
+
+/// The task records of a rendered tree's graph ConfigMaps (what the dispatcher starts each task
+/// Workflow with), by task number.
+pub fn records(files: &BTreeMap<String, String>) -> BTreeMap<String, serde_json::Value> {
+    let mut out = BTreeMap::new();
+    for (path, doc) in documents(files) {
+        if doc["kind"] != "ConfigMap" || doc["metadata"]["labels"]["pressplay.dev/component"] != "graph" {
+            continue;
+        }
+        let list: Vec<serde_json::Value> = serde_json::from_str(doc["data"]["tasks.json"].as_str().unwrap()).unwrap();
+        for record in list {
+            let number = record["number"].as_str().unwrap().to_owned();
+            assert!(out.insert(number.clone(), record).is_none(), "{path}: task {number} twice");
+        }
+    }
+    out
+}
+
+/// The arguments a task Workflow starts with: parameter name → value.
+pub fn task_arguments(files: &BTreeMap<String, String>, number: &str) -> BTreeMap<String, String> {
+    let records = records(files);
+    let record = records.get(number).unwrap_or_else(|| panic!("no record for task {number}"));
+    record["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap().to_owned(), p["value"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+/// Every brief of a rendered tree's brief ConfigMaps (base64, as the agent reads it), by
+/// (ConfigMap, task number).
+pub fn briefs(files: &BTreeMap<String, String>) -> BTreeMap<(String, String), String> {
+    let mut out = BTreeMap::new();
+    for (_, doc) in documents(files) {
+        if doc["kind"] != "ConfigMap" || doc["metadata"]["labels"]["pressplay.dev/component"] != "briefs" {
+            continue;
+        }
+        let map = doc["metadata"]["name"].as_str().unwrap().to_owned();
+        for (key, value) in doc["data"].as_object().unwrap() {
+            out.insert((map.clone(), key.clone()), value.as_str().unwrap().to_owned());
+        }
+    }
+    out
+}
+
+/// The brief of one task, decoded: the ConfigMap and key its record names.
+pub fn brief_of(files: &BTreeMap<String, String>, number: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    let arguments = task_arguments(files, number);
+    let text = &briefs(files)[&(arguments["brief-map"].clone(), number.to_owned())];
+    let bytes = base64::engine::general_purpose::STANDARD.decode(text).unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}

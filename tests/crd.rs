@@ -17,7 +17,7 @@ const SAMPLES: [(&str, &str); 10] = [
     ("{{inputs.parameters.task-number}}", "42"),
     ("{{inputs.parameters.task-id}}", "docs-1"),
     ("{{inputs.parameters.task-node}}", "t-docs-1"),
-    ("{{inputs.parameters.brief}}", "eyJpZCI6IjEifQ=="),
+    ("{{inputs.parameters.brief-map}}", "pressplay-briefs-0"),
     ("{{inputs.parameters.event}}", "eyJib2R5IjoiZml4IGl0In0="),
     ("{{inputs.parameters.requirements}}", "c2VjcmV0czogW10K"),
     ("{{workflow.name}}", "pressplay-x7k2p"),

@@ -156,10 +156,10 @@ fn check_cross_references(objects: &BTreeMap<(String, String), Value>) {
                         }
                         // The state the Sensor writes is the state the orchestrator reads.
                         let prefix = resource["metadata"]["name"].as_str().unwrap();
-                        let read = orchestrator.to_string();
+                        let read = stages.to_string();
                         assert!(
-                            read.contains(&format!("\"name\":\"{prefix}1\"")),
-                            "orchestrator does not read `{prefix}<n>`"
+                            read.contains(&format!("\"name\":\"{prefix}{{{{inputs.parameters.task-number}}}}\"")),
+                            "the merge gate does not read `{prefix}<n>`"
                         );
                         // The values the gate reads: "true" merged, "closed" closed unmerged.
                         let expected = if sensor_name.ends_with("-merge-closed") { "closed" } else { "true" };
@@ -171,11 +171,19 @@ fn check_cross_references(objects: &BTreeMap<(String, String), Value>) {
                 }
             } else {
                 let http = &template["http"];
-                let url = http["url"].as_str().unwrap();
-                let run = of_kind(objects, "Workflow");
-                assert_eq!(run.len(), 1, "one run Workflow");
-                assert!(url.ends_with(&format!("/{}/resume", run[0]["metadata"]["name"].as_str().unwrap())), "{url}");
-                assert_eq!(run[0]["spec"]["workflowTemplateRef"]["name"], orchestrator["metadata"]["name"]);
+                // The task's own Workflow, named as the dispatcher names it, from the same digits.
+                let url = trigger["parameters"][0]["src"]["dataTemplate"].as_str().unwrap();
+                assert_eq!(trigger["parameters"][0]["dest"], "http.url");
+                let dispatch = template_of(stages, "dispatch");
+                let prefix =
+                    dispatch["script"]["env"].as_array().unwrap().iter().find(|e| e["name"] == "TASK_PREFIX").unwrap()
+                        ["value"]
+                        .as_str()
+                        .unwrap();
+                let namespace = orchestrator["metadata"]["namespace"].as_str().unwrap();
+                let expected = format!("/api/v1/workflows/{namespace}/{prefix}{{{{ ");
+                assert!(url.contains(&expected) && url.ends_with("}}/resume"), "{url}");
+                assert!(http["url"].as_str().unwrap().ends_with(&format!("/{prefix}0/resume")));
                 let selector = http["payload"][0]["src"]["dataTemplate"].as_str().unwrap();
                 let wait = selector.strip_prefix("templateName=").unwrap().split(',').next().unwrap();
                 let wait_template = template_of(stages, wait);

@@ -6,6 +6,7 @@ mod argo_model;
 mod cli;
 mod common;
 mod crd;
+mod dispatch;
 mod events;
 mod examples;
 mod fixtures;

@@ -54,7 +54,7 @@ fn reconcile_and_press_are_rendered_and_installed() {
     assert_eq!(press["spec"]["serviceAccountName"], "shop-api-press");
     assert!(press["spec"]["activeDeadlineSeconds"].as_u64().unwrap() <= 600);
     assert_eq!(press["spec"]["synchronization"]["mutexes"][0]["name"], "shop-api-press");
-    for template in [&workflow["templates"][0], &press["spec"]["templates"][0]] {
+    for template in [named(workflow, "reconcile"), &press["spec"]["templates"][0]] {
         let script = &template["script"];
         assert!(script["image"].as_str().unwrap().starts_with("python:3.13.5-"), "pinned image");
         assert!(
@@ -140,6 +140,16 @@ fn rbac_is_exactly_what_the_scripts_use() {
             {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["list"]},
             {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]},
             {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["patch"], "resourceNames": states},
+            {"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["list"]},
+            {"apiGroups": ["argoproj.io"], "resources": ["workflowtaskresults"], "verbs": ["create", "patch"]},
+        ])
+    );
+    // The dispatcher: the run and the task Workflows, and the task states it reads.
+    assert_eq!(
+        rules(&files, "shop-api-dispatch"),
+        json!([
+            {"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["get", "list", "create"]},
+            {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["list"]},
             {"apiGroups": ["argoproj.io"], "resources": ["workflowtaskresults"], "verbs": ["create", "patch"]},
         ])
     );
@@ -151,7 +161,7 @@ fn rbac_is_exactly_what_the_scripts_use() {
             {"apiGroups": ["argoproj.io"], "resources": ["workflowtaskresults"], "verbs": ["create", "patch"]},
         ])
     );
-    for name in ["shop-api-reconcile", "shop-api-press"] {
+    for name in ["shop-api-reconcile", "shop-api-press", "shop-api-dispatch"] {
         let binding = doc(&files, &format!("rbac/rolebinding-{name}.yaml"));
         assert_eq!(binding["roleRef"]["name"], name);
         assert_eq!(binding["subjects"], json!([{"kind": "ServiceAccount", "name": name, "namespace": "agents"}]));
@@ -206,25 +216,25 @@ fn rendered_lifecycle_passes_the_argo_validator_and_kustomize() {
 
 /// One request the fake saw.
 #[derive(Debug, Clone)]
-struct Seen {
-    method: String,
-    path: String,
-    authorization: String,
-    content_type: String,
-    body: String,
+pub(crate) struct Seen {
+    pub(crate) method: String,
+    pub(crate) path: String,
+    pub(crate) authorization: String,
+    pub(crate) content_type: String,
+    pub(crate) body: String,
 }
 
 impl Seen {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or(Value::Null)
     }
 }
 
-type Handler = dyn Fn(&Seen) -> (u16, Value) + Send + Sync;
+pub(crate) type Handler = dyn Fn(&Seen) -> (u16, Value) + Send + Sync;
 
 /// A fake HTTP server on the loopback: answers with `handler` and records every request. It
 /// stops by itself after 60 s or 500 requests.
-fn serve(handler: Box<Handler>) -> (String, Arc<Mutex<Vec<Seen>>>) {
+pub(crate) fn serve(handler: Box<Handler>) -> (String, Arc<Mutex<Vec<Seen>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -292,9 +302,19 @@ fn serve(handler: Box<Handler>) -> (String, Arc<Mutex<Vec<Seen>>>) {
     (base, seen)
 }
 
-fn tool(name: &str) -> bool {
+pub(crate) fn tool(name: &str) -> bool {
     Command::new(name).arg("--version").output().is_ok_and(|o| o.status.success())
         || Command::new(name).arg("version").output().is_ok_and(|o| o.status.success())
+}
+
+/// The template called `name` of a Workflow spec.
+fn named<'a>(spec: &'a Value, name: &str) -> &'a Value {
+    spec["templates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == name)
+        .unwrap_or_else(|| panic!("no template {name}"))
 }
 
 /// The script and environment of a rendered script template.
@@ -311,7 +331,12 @@ fn script_of(template: &Value) -> (String, Vec<(String, String)>) {
 
 /// Runs a script with the rendered environment, `overrides` replacing entries; returns the exit
 /// code and the termination message.
-fn run_script(dir: &Path, source: &str, env: &[(String, String)], overrides: &[(&str, String)]) -> (i32, String) {
+pub(crate) fn run_script(
+    dir: &Path,
+    source: &str,
+    env: &[(String, String)],
+    overrides: &[(&str, String)],
+) -> (i32, String) {
     let file = dir.join("script.py");
     std::fs::write(&file, source).unwrap();
     let log = dir.join("termination-log");
@@ -341,6 +366,13 @@ fn pr(number: u64, branch: &str, repo: Option<&str>, base: &str, state: &str, me
     })
 }
 
+fn task_workflow(name: &str, phase: &str, nodes: Value) -> Value {
+    json!({
+        "metadata": {"name": name, "labels": {"pressplay.dev/project": "shop-api", "pressplay.dev/component": "task"}},
+        "status": {"phase": phase, "nodes": nodes},
+    })
+}
+
 fn gate_node(task: &str) -> Value {
     json!({
         "type": "Suspend", "phase": "Running", "templateName": "gate-wait",
@@ -356,7 +388,7 @@ fn reconcile_records_github_facts_and_wakes_only_waiting_final_tasks() {
     }
     let files = basic();
     let cron = doc(&files, "cronworkflows/shop-api-reconcile.yaml");
-    let (source, env) = script_of(&cron["spec"]["workflowSpec"]["templates"][0]);
+    let (source, env) = script_of(named(&cron["spec"]["workflowSpec"], "reconcile"));
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     // The mounted Secrets and the ServiceAccount token.
@@ -398,10 +430,19 @@ fn reconcile_records_github_facts_and_wakes_only_waiting_final_tasks() {
         {"metadata": {"name": "shop-api-task-007", "resourceVersion": "12"}, "data": {"merged": "true"}},
         {"metadata": {"name": "other-task-5", "resourceVersion": "13"}, "data": {"merged": "true"}},
     ]});
-    let run = json!({"metadata": {"name": "shop-api-play"}, "status": {"phase": "Running", "nodes": {
-        "a": gate_node("1"), "b": gate_node("2"), "c": gate_node("4"), "d": gate_node("5"),
-        "e": {"type": "Pod", "phase": "Running", "templateName": "gate-wait", "inputs": {"parameters": [{"name": "task-number", "value": "3"}, {"name": "gate", "value": "merged"}]}},
-    }}});
+    // The task Workflows: 1, 2 and 5 wait at their gate, 3 has only a pod on it, 4's node status
+    // is offloaded (not in the answer), 6 ended; one of another project and one with a
+    // malformed number are answered too.
+    let pod = json!({"type": "Pod", "phase": "Running", "templateName": "gate-wait", "inputs": {"parameters": [{"name": "task-number", "value": "3"}, {"name": "gate", "value": "merged"}]}});
+    let workflows = json!({"metadata": {}, "items": [
+        task_workflow("shop-api-task-1", "Running", json!({"a": gate_node("1")})),
+        task_workflow("shop-api-task-2", "Running", json!({"a": gate_node("2"), "b": gate_node("9")})),
+        task_workflow("shop-api-task-3", "Running", json!({"a": pod})),
+        {"metadata": {"name": "shop-api-task-4"}, "status": {"phase": "Running", "offloadNodeStatusVersion": "v1"}},
+        task_workflow("shop-api-task-5", "Running", json!({"a": gate_node("5")})),
+        task_workflow("shop-api-task-007", "Running", json!({"a": gate_node("7")})),
+        task_workflow("other-task-2", "Running", json!({"a": gate_node("2")})),
+    ]});
     let (base, seen) = serve(Box::new(move |r: &Seen| match (r.method.as_str(), r.path.as_str()) {
         ("POST", "/gh/app/installations/456/access_tokens") => (201, json!({"token": "ghs_test"})),
         ("GET", p) if p.starts_with("/gh/repos/acme/shop-api/pulls?") => (200, prs.clone()),
@@ -409,9 +450,11 @@ fn reconcile_records_github_facts_and_wakes_only_waiting_final_tasks() {
         ("PATCH", "/kube/api/v1/namespaces/agents/configmaps/shop-api-task-2") => (200, json!({})),
         ("PATCH", _) => (404, json!({"reason": "NotFound"})),
         ("POST", "/kube/api/v1/namespaces/agents/configmaps") => (201, json!({})),
-        ("GET", "/argo/api/v1/workflows/agents/shop-api-play") => (200, run.clone()),
-        ("PUT", "/argo/api/v1/workflows/agents/shop-api-play/resume") => {
-            if r.body.contains("value=1\"") {
+        ("GET", p) if p.starts_with("/kube/apis/argoproj.io/v1alpha1/namespaces/agents/workflows?") => {
+            (200, workflows.clone())
+        }
+        ("PUT", p) if p.starts_with("/argo/api/v1/workflows/agents/shop-api-task-") && p.ends_with("/resume") => {
+            if p.contains("-task-1/") {
                 (
                     500,
                     json!({"code": 2, "message": "currently, set only targets suspend nodes: no suspend nodes matching nodeFieldSelector: x"}),
@@ -481,11 +524,26 @@ fn reconcile_records_github_facts_and_wakes_only_waiting_final_tasks() {
         }
     }
 
-    // Wake-ups: the final tasks (1, 2, 3, 4) that wait (1, 2, 4, 5): 1, 2 and 4. Task 1 had moved
+    // The task Workflows are listed by their labels, as the reconcile's own account.
+    let list = seen.iter().find(|r| r.path.contains("/workflows?")).unwrap();
+    assert!(
+        list.path.contains("labelSelector=pressplay.dev%2Fproject%3Dshop-api%2Cpressplay.dev%2Fcomponent%3Dtask"),
+        "{}",
+        list.path
+    );
+    assert_eq!(list.authorization, "Bearer kube-token");
+    // Wake-ups: the Running task Workflows of final tasks (1, 2, 3, 4) that wait (1, 2, 5) or
+    // whose nodes are not in the answer (4): 1, 2 and 4, each its own Workflow. Task 1 had moved
     // on meanwhile (500, expected); task 3 only has a non-suspend node.
-    let resumes: Vec<Value> = seen.iter().filter(|r| r.method == "PUT").map(Seen::json).collect();
-    let selector = |n: &str| json!({"nodeFieldSelector": format!("templateName=gate-wait,inputs.parameters.gate.value=merged,inputs.parameters.task-number.value={n}")});
-    assert_eq!(resumes, [selector("1"), selector("2"), selector("4")]);
+    let resumes: Vec<(String, Value)> =
+        seen.iter().filter(|r| r.method == "PUT").map(|r| (r.path.clone(), r.json())).collect();
+    let resume = |n: &str| {
+        (
+            format!("/argo/api/v1/workflows/agents/shop-api-task-{n}/resume"),
+            json!({"nodeFieldSelector": format!("templateName=gate-wait,inputs.parameters.gate.value=merged,inputs.parameters.task-number.value={n}")}),
+        )
+    };
+    assert_eq!(resumes, [resume("1"), resume("2"), resume("4")]);
     assert!(seen.iter().filter(|r| r.path.starts_with("/argo/")).all(|r| r.authorization == "Bearer waker-token"));
 }
 
@@ -525,7 +583,7 @@ fn reconcile_without_github_still_wakes_and_reports_the_failure() {
     }
     let files = basic();
     let cron = doc(&files, "cronworkflows/shop-api-reconcile.yaml");
-    let (source, env) = script_of(&cron["spec"]["workflowSpec"]["templates"][0]);
+    let (source, env) = script_of(named(&cron["spec"]["workflowSpec"], "reconcile"));
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     std::fs::create_dir_all(dir.join("secrets/waker")).unwrap();
@@ -533,12 +591,16 @@ fn reconcile_without_github_still_wakes_and_reports_the_failure() {
     let configmaps = json!({"metadata": {}, "items": [
         {"metadata": {"name": "shop-api-task-1", "resourceVersion": "10"}, "data": {"merged": "closed"}},
     ]});
-    let run = json!({"status": {"phase": "Running", "nodes": {"a": gate_node("1")}}});
+    let workflows = json!({"metadata": {}, "items": [
+        task_workflow("shop-api-task-1", "Running", json!({"a": gate_node("1")})),
+    ]});
     let (base, seen) = serve(Box::new(move |r: &Seen| match (r.method.as_str(), r.path.as_str()) {
         ("GET", p) if p.starts_with("/gh/") => (503, json!({"message": "down"})),
-        ("GET", p) if p.starts_with("/kube/") => (200, configmaps.clone()),
-        ("GET", "/argo/api/v1/workflows/agents/shop-api-play") => (200, run.clone()),
-        ("PUT", _) => (200, json!({})),
+        ("GET", p) if p.starts_with("/kube/api/v1/namespaces/agents/configmaps?") => (200, configmaps.clone()),
+        ("GET", p) if p.starts_with("/kube/apis/argoproj.io/v1alpha1/namespaces/agents/workflows?") => {
+            (200, workflows.clone())
+        }
+        ("PUT", "/argo/api/v1/workflows/agents/shop-api-task-1/resume") => (200, json!({})),
         _ => (418, json!({})),
     }));
     let overrides = [

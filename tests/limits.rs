@@ -1,12 +1,12 @@
-//! Argo's and Kubernetes' limits hold for backlogs of any size: at most 200 tasks per DAG and
-//! 200 templates per spec, every object under 256 KiB of JSON, valid names, and every
-//! dependency of the backlog still enforced somewhere in the nested DAGs.
+//! Argo's and Kubernetes' limits hold for backlogs of any size: at most 200 templates per spec,
+//! every object under 256 KiB of JSON, valid names; and the precedence the rendered tree
+//! enforces is exactly the backlog's: each task's record names its dependencies and nothing else.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use crate::common::{documents, render_text, synthetic_backlog};
+use crate::common::{documents, records, render_text, synthetic_backlog};
 
 const MAX_OBJECT_BYTES: usize = 256 * 1024;
 
@@ -15,86 +15,87 @@ fn check_limits(backlog: &str) -> pressplay::Generated {
     for (path, doc) in documents(&generated.files) {
         let bytes = serde_json::to_vec(&doc).unwrap().len();
         assert!(bytes < MAX_OBJECT_BYTES, "{path} is {bytes} bytes of JSON");
-        if doc["kind"] == "WorkflowTemplate" {
-            let name = doc["metadata"]["name"].as_str().unwrap();
+        if let Some(name) = doc["metadata"]["name"].as_str() {
             assert!(name.len() <= 63 && pressplay::plan::names::is_valid_name(name), "{name}");
+        }
+        if doc["kind"] == "WorkflowTemplate" {
             let templates = doc["spec"]["templates"].as_array().unwrap();
             assert!(templates.len() <= 200, "{path}: {} templates", templates.len());
-            for template in templates {
-                if let Some(tasks) = template["dag"]["tasks"].as_array() {
-                    assert!(!tasks.is_empty() && tasks.len() <= 200, "{path}: {} DAG tasks", tasks.len());
-                    for task in tasks {
-                        assert!(pressplay::plan::names::is_valid_name(task["name"].as_str().unwrap()));
-                    }
-                }
-            }
         }
     }
     generated
 }
 
-/// Every backlog edge `a → b` must be enforced: either both are in the same DAG and `b`
-/// depends on `a`, or some ancestor DAG node of `b` depends on an ancestor DAG node of `a`.
-fn check_edges_enforced(generated: &pressplay::Generated) {
-    let plan = &generated.planned.plan;
-    // For each task and each DAG, the chain of (dag, node) containing it, innermost first.
-    let mut parent: BTreeMap<usize, (usize, String)> = BTreeMap::new(); // dag index -> (parent dag, node name)
-    let mut task_home: BTreeMap<usize, (usize, String)> = BTreeMap::new();
-    for (d, dag) in plan.dags.iter().enumerate() {
-        for node in &dag.nodes {
-            match node.target {
-                pressplay::plan::NodeTarget::Task(t) => {
-                    task_home.insert(t, (d, node.name.to_string()));
-                }
-                pressplay::plan::NodeTarget::Dag(child) => {
-                    parent.insert(child, (d, node.name.to_string()));
-                }
-                pressplay::plan::NodeTarget::Noop => {}
-            }
-        }
-    }
-    let depends: BTreeSet<(usize, String, String)> = plan
-        .dags
+/// The backlog's edges (ids are numbers here) against the tree's: equal, at any size.
+fn check_precedence_is_the_backlog(backlog: &str, generated: &pressplay::Generated) {
+    let raw: Value = serde_saphyr::from_str(backlog).unwrap();
+    let expected: BTreeMap<String, BTreeSet<String>> = raw["tasks"]
+        .as_array()
+        .unwrap()
         .iter()
-        .enumerate()
-        .flat_map(|(d, dag)| {
-            dag.nodes
-                .iter()
-                .flat_map(move |n| n.depends.iter().map(move |dep| (d, n.name.to_string(), dep.to_string())))
+        .map(|t| {
+            let deps = t["dependencies"].as_array().unwrap().iter().map(|d| d.to_string()).collect();
+            (t["id"].to_string(), deps)
         })
         .collect();
-    let chain = |start: (usize, String)| {
-        let mut out = vec![start.clone()];
-        let mut at = start.0;
-        while let Some(p) = parent.get(&at) {
-            out.push(p.clone());
-            at = p.0;
-        }
-        out
-    };
-    for (b, task) in plan.tasks.iter().enumerate() {
-        for &a in &task.dependencies {
-            let chain_a = chain(task_home[&a].clone());
-            let chain_b = chain(task_home[&b].clone());
-            let enforced = chain_b.iter().any(|(dag_b, node_b)| {
-                chain_a.iter().any(|(dag_a, node_a)| {
-                    dag_a == dag_b && depends.contains(&(*dag_b, node_b.clone(), node_a.clone()))
-                })
-            });
-            assert!(enforced, "edge {} -> {} is not enforced", plan.tasks[a].id, task.id);
+    let found: BTreeMap<String, BTreeSet<String>> = records(&generated.files)
+        .into_iter()
+        .map(|(n, record)| {
+            (n, record["deps"].as_array().unwrap().iter().map(|d| d.as_str().unwrap().to_owned()).collect())
+        })
+        .collect();
+    assert_eq!(found.len(), expected.len(), "every task has one record");
+    for (task, deps) in &expected {
+        assert_eq!(found.get(task), Some(deps), "task {task} waits for exactly its dependencies");
+    }
+}
+
+/// Every record starts a chain the stages template has, with every input it needs.
+fn check_records_start_real_templates(generated: &pressplay::Generated) {
+    let stages: Value = serde_saphyr::from_str(&generated.files["workflowtemplates/pressplay-stages.yaml"]).unwrap();
+    let templates: BTreeMap<&str, &Value> =
+        stages["spec"]["templates"].as_array().unwrap().iter().map(|t| (t["name"].as_str().unwrap(), t)).collect();
+    for (number, record) in records(&generated.files) {
+        let entry = templates.get(record["entrypoint"].as_str().unwrap()).unwrap_or_else(|| panic!("task {number}"));
+        let given: BTreeSet<&str> =
+            record["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+        for input in entry["inputs"]["parameters"].as_array().unwrap() {
+            let name = input["name"].as_str().unwrap();
+            assert!(given.contains(name) || input.get("default").is_some(), "task {number} lacks `{name}`");
         }
     }
 }
 
 #[test]
-fn ten_thousand_tasks_fit_argo_limits() {
-    let generated = check_limits(&synthetic_backlog(10_000, 3, 42));
-    assert!(generated.planned.plan.stats.parts >= 50);
-    check_edges_enforced(&generated);
+fn ten_thousand_tasks_fit_argo_limits_and_keep_their_exact_order() {
+    let backlog = synthetic_backlog(10_000, 3, 42);
+    let generated = check_limits(&backlog);
+    check_precedence_is_the_backlog(&backlog, &generated);
+    check_records_start_real_templates(&generated);
+    // Nothing about the run grows with the backlog but the packed ConfigMaps (and the
+    // dispatcher's one volume per graph ConfigMap).
+    let stages = &generated.files["workflowtemplates/pressplay-stages.yaml"];
+    let small = render_text(&synthetic_backlog(10, 3, 42)).unwrap();
+    let small_stages = &small.files["workflowtemplates/pressplay-stages.yaml"];
+    let maps = generated.planned.plan.graph_maps.len();
+    assert!(stages.len() < small_stages.len() + maps * 200, "the stages template grew with the backlog");
+    assert_eq!(
+        generated.files["workflowtemplates/pressplay.yaml"],
+        small.files["workflowtemplates/pressplay.yaml"].replace("\"10\"", "\"10000\"")
+    );
 }
 
 #[test]
-fn dense_dependencies_and_long_text_split_by_size_not_just_count() {
+fn random_dags_render_exactly_their_edges() {
+    for (n, fan, seed) in [(1, 0, 1), (50, 5, 2), (700, 8, 3), (5000, 4, 4)] {
+        let backlog = synthetic_backlog(n, fan, seed);
+        let generated = render_text(&backlog).unwrap();
+        check_precedence_is_the_backlog(&backlog, &generated);
+    }
+}
+
+#[test]
+fn dense_dependencies_and_long_text_pack_by_size() {
     // Every task depends on up to 60 earlier ones and carries 1 KB of description.
     let mut backlog = String::from("tasks:\n");
     let text = "x".repeat(1000);
@@ -106,21 +107,8 @@ fn dense_dependencies_and_long_text_split_by_size_not_just_count() {
         ));
     }
     let generated = check_limits(&backlog);
-    let largest = generated.planned.plan.dags.iter().skip(1).map(|d| d.nodes.len()).max().unwrap();
-    assert!(largest < 200, "parts were split by size, not only by count ({largest} tasks)");
-    check_edges_enforced(&generated);
-}
-
-#[test]
-fn two_hundred_tasks_stay_in_one_dag_and_two_hundred_one_do_not() {
-    let at_limit = render_text(&synthetic_backlog(200, 2, 1)).unwrap();
-    assert_eq!(at_limit.planned.plan.dags.len(), 1);
-    let over = render_text(&synthetic_backlog(201, 2, 1)).unwrap();
-    assert_eq!(over.planned.plan.dags.len(), 3, "orchestrator + two parts");
-    check_edges_enforced(&over);
-    let root: Value = serde_saphyr::from_str(&over.files["workflowtemplates/pressplay.yaml"]).unwrap();
-    let nodes = root["spec"]["templates"][0]["dag"]["tasks"].as_array().unwrap();
-    assert_eq!(nodes[0]["templateRef"]["name"], "pressplay-part-001");
+    assert!(generated.planned.plan.brief_maps.len() >= 3, "briefs were packed by size");
+    check_precedence_is_the_backlog(&backlog, &generated);
 }
 
 #[test]

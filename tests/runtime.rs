@@ -252,29 +252,14 @@ fn run_events(files: &BTreeMap<String, String>, scenario: &Scenario) -> Outcome 
     sim::run(files, scenario, &pressplay::model::dispatch).expect("the model runs")
 }
 
-/// Task number → the task numbers it depends on, read off the orchestrator DAG of the tree.
+/// Task number → the task numbers it depends on, read off the tree's graph ConfigMaps.
 fn dependencies_in_tree(files: &BTreeMap<String, String>) -> BTreeMap<u64, Vec<u64>> {
-    let orchestrator = files
-        .iter()
-        .filter(|(path, _)| path.starts_with("workflowtemplates/"))
-        .map(|(_, text)| serde_saphyr::from_str::<Value>(text).unwrap())
-        .find(|doc| doc["metadata"]["labels"]["pressplay.dev/component"] == "orchestrator")
-        .expect("an orchestrator");
-    let tasks = orchestrator["spec"]["templates"][0]["dag"]["tasks"].as_array().unwrap();
-    let number = |node: &Value| -> u64 {
-        let params = node["arguments"]["parameters"].as_array().unwrap();
-        params.iter().find(|p| p["name"] == "task-number").unwrap()["value"].as_str().unwrap().parse().unwrap()
-    };
-    let by_name: BTreeMap<&str, u64> = tasks.iter().map(|t| (t["name"].as_str().unwrap(), number(t))).collect();
-    tasks
-        .iter()
-        .map(|t| {
-            let depends = t["depends"].as_str().unwrap_or("");
-            let deps = depends
-                .split("&&")
-                .filter_map(|d| by_name.get(d.trim().trim_end_matches(".Succeeded")).copied())
-                .collect();
-            (number(t), deps)
+    crate::common::records(files)
+        .into_iter()
+        .map(|(number, record)| {
+            let deps =
+                record["deps"].as_array().unwrap().iter().map(|d| d.as_str().unwrap().parse().unwrap()).collect();
+            (number.parse().unwrap(), deps)
         })
         .collect()
 }

@@ -8,26 +8,16 @@ use serde_json::Value;
 
 use crate::common::{diagnostics, render_text, root, shared};
 
-/// Every brief in a rendered tree, decoded, by task id.
+/// Every brief in a rendered tree (its brief ConfigMaps), decoded, by task id.
 fn briefs(files: &BTreeMap<String, String>) -> BTreeMap<String, Value> {
-    let mut out = BTreeMap::new();
-    for (path, text) in files.iter().filter(|(p, _)| p.starts_with("workflowtemplates/")) {
-        let doc: Value = serde_saphyr::from_str(text).unwrap_or_else(|e| panic!("{path}: {e}"));
-        for template in doc["spec"]["templates"].as_array().unwrap() {
-            for task in template["dag"]["tasks"].as_array().into_iter().flatten() {
-                let params = task["arguments"]["parameters"].as_array().into_iter().flatten();
-                // Only literal briefs (the orchestrator's nodes), not `{{inputs...}}` pass-throughs.
-                let literal = |p: &&Value| p["value"].as_str().is_some_and(|v| !v.is_empty() && !v.contains("{{"));
-                for param in params.filter(|p| p["name"] == "brief").filter(literal) {
-                    let bytes =
-                        base64::engine::general_purpose::STANDARD.decode(param["value"].as_str().unwrap()).unwrap();
-                    let brief: Value = serde_json::from_slice(&bytes).unwrap();
-                    out.insert(brief["id"].as_str().unwrap().to_owned(), brief);
-                }
-            }
-        }
-    }
-    out
+    crate::common::briefs(files)
+        .into_values()
+        .map(|text| {
+            let bytes = base64::engine::general_purpose::STANDARD.decode(text).unwrap();
+            let brief: Value = serde_json::from_slice(&bytes).unwrap();
+            (brief["id"].as_str().unwrap().to_owned(), brief)
+        })
+        .collect()
 }
 
 /// The tasks of a Task Master file as plain JSON, for the tag pressplay reads by default.
@@ -244,7 +234,8 @@ fn a_backlog_with_nothing_to_run_still_renders_a_valid_orchestrator() {
     let generated = plan_of("tm-all-done");
     assert!(generated.planned.plan.tasks.is_empty());
     let root: Value = serde_saphyr::from_str(&generated.files["workflowtemplates/pressplay.yaml"]).unwrap();
-    assert_eq!(root["spec"]["templates"][0]["dag"]["tasks"][0]["name"], "nothing-to-run");
+    assert_eq!(root["spec"]["templates"][0]["steps"][0][0]["name"], "nothing-to-run");
+    assert!(crate::common::records(&generated.files).is_empty(), "no task record");
 }
 
 #[test]
@@ -315,14 +306,13 @@ fn requirements_reach_the_coderun_as_base64() {
         "the project file, byte for byte"
     );
 
-    let orchestrator: Value = serde_saphyr::from_str(&generated.files["workflowtemplates/pressplay.yaml"]).unwrap();
-    let nodes = orchestrator["spec"]["templates"][0]["dag"]["tasks"].as_array().unwrap();
+    let plan = &generated.planned.plan;
     let own = |node: &str| {
-        let task = nodes.iter().find(|t| t["name"] == node).unwrap();
-        task["arguments"]["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "requirements").map(|p| {
-            String::from_utf8(base64::engine::general_purpose::STANDARD.decode(p["value"].as_str().unwrap()).unwrap())
-                .unwrap()
-        })
+        let task = plan.tasks.iter().find(|t| t.node.as_str() == node).unwrap();
+        let arguments = crate::common::task_arguments(&generated.files, &task.number.to_string());
+        arguments
+            .get("requirements")
+            .map(|value| String::from_utf8(base64::engine::general_purpose::STANDARD.decode(value).unwrap()).unwrap())
     };
     assert_eq!(own("t-1"), None, "task 1 uses the project's requirements");
     let task_2: Value = serde_saphyr::from_str(&own("t-2").unwrap()).unwrap();

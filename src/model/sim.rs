@@ -14,8 +14,10 @@
 //!   triggers are applied: `k8s` actions to the store, Argo Server resume calls to the
 //!   controller.
 //! * **Containers** are not run: the model knows the roles of ours by template name (the
-//!   acceptance give-up fails; the reconcile reads GitHub and the state ConfigMaps and resumes
-//!   gates; the launcher replaces a finished run) and lets any other succeed after a few seconds.
+//!   acceptance give-up fails; the reconcile reads GitHub and the state ConfigMaps and wakes the
+//!   waiting gates of Running task Workflows; the launcher replaces a finished run; the
+//!   dispatcher `dispatch` starts the ready task Workflows, wakes the run when it is finished and
+//!   gives the verdict) and lets any other succeed after a few seconds.
 //! * **CronWorkflows** with a `*/N * * * *` schedule start a Workflow every N minutes
 //!   (`concurrencyPolicy: Forbid` skips a tick while the previous one runs).
 
@@ -25,7 +27,7 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use super::store::{Change, Key, Store, text_of};
-use super::workflow::{Controller, Node, NodeType, Phase, World};
+use super::workflow::{Controller, Node, NodeType, Phase, Resume, World};
 
 /// When a task's pull request is merged, relative to the task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,7 +76,9 @@ pub struct Scenario {
     /// State written by hand (`kubectl patch configmap <project>-task-<n>`): (time, task, value of
     /// `merged`).
     pub state_writes: Vec<(u64, u64, String)>,
-    /// Manual resumes of the run: (time, node field selector).
+    /// Manual resumes (`argo resume`): (time, node field selector). They go to the live task
+    /// Workflow `<project>-task-<n>` when the selector names `inputs.parameters.task-number.value`
+    /// and that Workflow exists, else to the run `<project>-play`.
     pub resumes: Vec<(u64, String)>,
     /// The deploy target is Degraded for a minute after the first sync.
     pub transient_degraded: bool,
@@ -272,13 +276,42 @@ struct Script<'s> {
     waits: BTreeMap<u64, u64>,
     evicted: BTreeSet<String>,
     rng: u64,
-    resumes: Vec<(String, String)>,
+    resumes: Vec<Resume>,
     notes: Vec<String>,
     /// The object the deploy agent syncs (from the `deploy-wait` template): API version, kind,
     /// namespace, name.
     deploy_target: Option<(String, String, String, String)>,
     /// Deploy-target updates to make: (time, object).
     argocd: Vec<(u64, Value)>,
+}
+
+impl<'s> Script<'s> {
+    fn new(
+        scenario: &'s Scenario,
+        project: &str,
+        namespace: &str,
+        repository: String,
+        deploy_target: Option<(String, String, String, String)>,
+    ) -> Script<'s> {
+        Script {
+            scenario,
+            project: project.to_string(),
+            namespace: namespace.to_string(),
+            repository,
+            agents: Vec::new(),
+            due: BTreeSet::new(),
+            prs: BTreeMap::new(),
+            outbox: BTreeSet::new(),
+            sequence: 0,
+            waits: BTreeMap::new(),
+            evicted: BTreeSet::new(),
+            rng: scenario.seed,
+            resumes: Vec::new(),
+            notes: Vec::new(),
+            deploy_target,
+            argocd: Vec::new(),
+        }
+    }
 }
 
 impl Script<'_> {
@@ -505,6 +538,10 @@ impl Script<'_> {
 impl World for Script<'_> {
     fn container(&mut self, now: u64, store: &mut Store, run: &str, template: &Value) -> (u64, i32, String) {
         let name = text_of(&template["name"]);
+        let env = env_of(template);
+        if name == "dispatch" || (env.contains_key("GRAPH_MAPS") && env.contains_key("MAX_OPEN")) {
+            return self.dispatch(store, &env);
+        }
         if name.contains("reconcile") {
             return self.reconcile(now, store);
         }
@@ -560,7 +597,7 @@ impl World for Script<'_> {
         false
     }
 
-    fn resumes(&mut self) -> Vec<(String, String)> {
+    fn resumes(&mut self) -> Vec<Resume> {
         std::mem::take(&mut self.resumes)
     }
 }
@@ -569,14 +606,7 @@ impl Script<'_> {
     /// The press launcher's script, as its effect: a finished run is deleted and the new one
     /// created; a run in progress is left alone and the launcher fails saying so.
     fn press(&mut self, store: &mut Store, template: &Value) -> (u64, i32, String) {
-        let env: BTreeMap<String, String> = template
-            .pointer("/script/env")
-            .or_else(|| template.pointer("/container/env"))
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .map(|e| (text_of(&e["name"]), text_of(&e["value"])))
-            .collect();
+        let env = env_of(template);
         let Some(manifest) = env.get("RUN_MANIFEST").and_then(|m| serde_json::from_str::<Value>(m).ok()) else {
             return (1, 1, "the launcher has no RUN_MANIFEST".into());
         };
@@ -595,7 +625,9 @@ impl Script<'_> {
     }
 
     /// The reconcile CronWorkflow's script, as its effect: records every merged or closed task PR
-    /// in its state ConfigMap and resumes every gate whose state is final.
+    /// in its state ConfigMap and wakes the gate of every Running task Workflow
+    /// `<project>-task-<n>` whose state is final and whose gate waits (the script reads the
+    /// Workflow's node status first, so nothing is resumed where no gate waits).
     fn reconcile(&mut self, _now: u64, store: &mut Store) -> (u64, i32, String) {
         for pr in self.prs.values() {
             if pr.state == "open" {
@@ -617,14 +649,374 @@ impl Script<'_> {
                 (merged == "true" || merged == "closed").then(|| (task, merged.to_string()))
             })
             .collect();
-        let runs: Vec<String> = store.list("Workflow", &self.namespace).map(|(k, _)| k.name.clone()).collect();
-        for (task, _) in maps {
-            for run in &runs {
-                self.resumes.push((run.clone(), format!("templateName=gate-wait,inputs.parameters.gate.value=merged,inputs.parameters.task-number.value={task}")));
+        let final_tasks: BTreeSet<u64> = maps.into_iter().map(|(task, _)| task).collect();
+        let prefix = format!("{}-task-", self.project);
+        let running: Vec<(String, u64)> = store
+            .list("Workflow", &self.namespace)
+            .filter(|(_, wf)| wf.pointer("/status/phase").and_then(Value::as_str) == Some("Running"))
+            .filter_map(|(key, _)| Some((key.name.clone(), canonical(key.name.strip_prefix(&prefix)?)?)))
+            .collect();
+        for (workflow, task) in running {
+            if final_tasks.contains(&task) {
+                self.resumes.push(Resume { workflow, selector: gate_selector(task), if_waiting: true });
             }
         }
         (20, 0, String::new())
     }
+}
+
+/// The dispatcher's exit code and message when it cannot start (a variable missing, a graph
+/// ConfigMap unreadable): Python's traceback, in one line.
+fn broken(message: String) -> (u64, i32, String) {
+    (DISPATCH_SECONDS, 1, message)
+}
+
+/// How long a dispatcher pod runs.
+const DISPATCH_SECONDS: u64 = 5;
+
+/// The longest line the dispatcher writes (the termination message).
+const MAX_LINE: usize = 1024;
+
+impl Script<'_> {
+    /// The dispatcher (`lifecycle/dispatch.py`, template `dispatch`), as its effect. It follows
+    /// the algorithm of the design contract step by step:
+    /// 1. the run `RUN` from the store; gone or not Running (the phase the controller writes into
+    ///    `status.phase`) → "no run", exit 0 (mode verdict: exit 1 "the run is gone");
+    /// 2. the records of the graph ConfigMaps `<PROJECT>-graph-<k>` (k < `GRAPH_MAPS`, key
+    ///    `tasks.json`: what the pod mounts at `GRAPH_DIR/<k>/tasks.json`), the task Workflows
+    ///    (labels `pressplay.dev/project`, `pressplay.dev/component: task`) of this run
+    ///    (`pressplay.dev/run` = its uid; `SELF`'s phase is `SELF_STATUS`), the state ConfigMaps
+    ///    `STATE_PREFIX<n>`;
+    /// 3. each task merged, failed, open, ready, held or waiting ([`Board::classes`]);
+    /// 4. modes dispatch and check create the ready tasks' Workflows in record order while fewer
+    ///    than `MAX_OPEN` are open (AlreadyExists counts as open);
+    /// 5. finished = nothing open and nothing ready: dispatch then wakes the run's `end-wait`
+    ///    (ignoring "no suspend nodes") and exits 0; check exits 0 when finished, else 1
+    ///    "pending: ..."; verdict exits 0 "all N tasks merged" or 1 "failed: ...; held back: ...";
+    /// 6. the line is at most 1 KiB.
+    fn dispatch(&mut self, store: &mut Store, env: &BTreeMap<String, String>) -> (u64, i32, String) {
+        let var = |name: &str| env.get(name).cloned().ok_or_else(|| format!("KeyError: '{name}'"));
+        let (project, run_name, stages, state_prefix, max_open) =
+            match (var("PROJECT"), var("RUN"), var("STAGES"), var("STATE_PREFIX"), var("MAX_OPEN")) {
+                (Ok(p), Ok(r), Ok(s), Ok(x), Ok(m)) => (p, r, s, x, m),
+                (p, r, s, x, m) => {
+                    let missing = [p, r, s, x, m].into_iter().find_map(Result::err).unwrap_or_default();
+                    return broken(missing);
+                }
+            };
+        let Ok(max_open) = max_open.trim().parse::<usize>() else {
+            return broken(format!("ValueError: MAX_OPEN {max_open:?} is not a number"));
+        };
+        let namespace = env.get("NAMESPACE").cloned().unwrap_or_else(|| self.namespace.clone());
+        let mode = env.get("MODE").cloned().unwrap_or_default();
+        if !["dispatch", "check", "verdict"].contains(&mode.as_str()) {
+            return broken(format!("unknown mode {mode:?}"));
+        }
+        let own = env.get("SELF").cloned().unwrap_or_default();
+        let own_status = env.get("SELF_STATUS").cloned().unwrap_or_default();
+        // 1. The run.
+        let run_key = Key { kind: "Workflow".into(), namespace: namespace.clone(), name: run_name.clone() };
+        let run = store.get(&run_key);
+        if run.and_then(|r| r.pointer("/status/phase")).and_then(Value::as_str) != Some("Running") {
+            return if mode == "verdict" {
+                (DISPATCH_SECONDS, 1, "the run is gone".into())
+            } else {
+                (DISPATCH_SECONDS, 0, "no run".into())
+            };
+        }
+        let uid = run.and_then(|r| r.pointer("/metadata/uid")).map(text_of).unwrap_or_default();
+        // 2. Records, this run's task Workflows, states.
+        let graph_maps = match env.get("GRAPH_MAPS").map(|n| n.trim().parse::<usize>()) {
+            Some(Ok(n)) => n,
+            Some(Err(_)) => return broken("ValueError: GRAPH_MAPS is not a number".into()),
+            None => (0..)
+                .take_while(|k| {
+                    let name = format!("{project}-graph-{k}");
+                    store.get(&Key { kind: "ConfigMap".into(), namespace: namespace.clone(), name }).is_some()
+                })
+                .count(),
+        };
+        let mut records = Vec::new();
+        for k in 0..graph_maps {
+            let name = format!("{project}-graph-{k}");
+            let key = Key { kind: "ConfigMap".into(), namespace: namespace.clone(), name: name.clone() };
+            let Some(text) = store.get(&key).and_then(|cm| cm.pointer("/data/tasks.json")).and_then(Value::as_str)
+            else {
+                return broken(format!("FileNotFoundError: the graph ConfigMap {name} has no tasks.json"));
+            };
+            match serde_json::from_str::<Vec<Value>>(text) {
+                Ok(items) => records.extend(items.iter().map(Record::of)),
+                Err(e) => return broken(format!("{name}: tasks.json is not a JSON list: {e}")),
+            }
+        }
+        let mut workflows = BTreeMap::new();
+        let selector = format!("pressplay.dev/project={project},pressplay.dev/component=task");
+        for key in store.select("Workflow", &namespace, &selector) {
+            let Some(wf) = store.get(&key) else { continue };
+            if Script::label(wf, "pressplay.dev/run") != uid {
+                continue;
+            }
+            let mut phase = wf.pointer("/status/phase").map(text_of).unwrap_or_default();
+            if !own.is_empty() && key.name == own && !own_status.is_empty() {
+                phase = own_status.clone();
+            }
+            let message = wf.pointer("/status/message").map(text_of).unwrap_or_default();
+            workflows.insert(Script::label(wf, "pressplay.dev/task-number"), (phase, message));
+        }
+        let states: BTreeMap<String, String> = store
+            .list("ConfigMap", &namespace)
+            .filter_map(|(key, cm)| {
+                let n = canonical(key.name.strip_prefix(&state_prefix)?)?;
+                Some((n.to_string(), cm.pointer("/data/merged").map(text_of).unwrap_or_default()))
+            })
+            .collect();
+        // 3. Classes.
+        let board = Board { records, workflows, states };
+        let mut classes = board.classes();
+        // 4. Start the ready tasks.
+        let mut started = 0;
+        if mode != "verdict" {
+            let mut open = classes.iter().filter(|c| **c == Class::Open).count();
+            for (record, class) in board.records.iter().zip(classes.iter_mut()) {
+                if *class != Class::Ready || open >= max_open {
+                    continue;
+                }
+                let workflow = json!({
+                    "apiVersion": "argoproj.io/v1alpha1",
+                    "kind": "Workflow",
+                    "metadata": {
+                        "name": format!("{project}-task-{}", record.number),
+                        "namespace": namespace,
+                        "labels": {
+                            "app.kubernetes.io/managed-by": "pressplay",
+                            "pressplay.dev/project": project,
+                            "pressplay.dev/component": "task",
+                            "pressplay.dev/task-number": record.number,
+                            "pressplay.dev/run": uid,
+                        },
+                        "ownerReferences": [{
+                            "apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
+                            "name": run_name, "uid": uid, "blockOwnerDeletion": false,
+                        }],
+                    },
+                    "spec": {
+                        "workflowTemplateRef": {"name": stages},
+                        "entrypoint": record.entrypoint,
+                        "arguments": {"parameters": record.parameters},
+                    },
+                });
+                match store.create(workflow, &namespace) {
+                    Ok(_) => {
+                        started += 1;
+                        open += 1;
+                        *class = Class::Open;
+                    }
+                    Err(e) if e.contains("AlreadyExists") => {
+                        open += 1;
+                        *class = Class::Open;
+                    }
+                    Err(e) => self.notes.push(format!("dispatch: task {}: {e}", record.number)),
+                }
+            }
+        }
+        // 5. What the mode says.
+        let count = |wanted: fn(&Class) -> bool| classes.iter().filter(|c| wanted(c)).count();
+        let (open, ready, waiting) =
+            (count(|c| *c == Class::Open), count(|c| *c == Class::Ready), count(|c| *c == Class::Waiting));
+        let (merged, failed, held) =
+            (count(|c| *c == Class::Merged), count(|c| matches!(c, Class::Failed(_))), count(|c| *c == Class::Held));
+        let finished = open == 0 && ready == 0;
+        let pending = format!("pending: {open} open, {ready} ready, {waiting} waiting");
+        let (exit, line) = match mode.as_str() {
+            "dispatch" => {
+                if finished {
+                    self.resumes.push(Resume {
+                        workflow: run_name,
+                        selector: "templateName=end-wait".into(),
+                        if_waiting: true,
+                    });
+                }
+                (0, format!("started {started} task(s); {open} open, {merged} merged, {failed} failed, {held} held"))
+            }
+            "check" if finished => (0, format!("finished: {merged} merged, {failed} failed, {held} held")),
+            "check" => (1, pending),
+            _ if merged == classes.len() => (0, format!("all {} tasks merged", classes.len())),
+            _ => {
+                let failures: Vec<String> = board
+                    .records
+                    .iter()
+                    .zip(&classes)
+                    .filter_map(|(r, c)| match c {
+                        Class::Failed(m) if m.is_empty() => Some(format!("task {}", r.number)),
+                        Class::Failed(m) => Some(format!("task {} ({})", r.number, shorten(m, 120))),
+                        _ => None,
+                    })
+                    .collect();
+                let held_back: Vec<String> = board
+                    .records
+                    .iter()
+                    .zip(&classes)
+                    .filter(|(_, c)| **c == Class::Held)
+                    .map(|(r, _)| r.number.clone())
+                    .collect();
+                let mut parts = Vec::new();
+                if !failures.is_empty() {
+                    parts.push(format!("failed: {}", listing(&failures, 640)));
+                }
+                if !held_back.is_empty() {
+                    parts.push(format!("held back: {}", listing(&held_back, 240)));
+                }
+                if !finished || waiting > 0 {
+                    parts.push(pending);
+                }
+                (1, parts.join("; "))
+            }
+        };
+        // 6. One line of at most 1 KiB.
+        (DISPATCH_SECONDS, exit, shorten(&line, MAX_LINE))
+    }
+}
+
+/// A task record of a graph ConfigMap.
+#[derive(Clone, Debug)]
+struct Record {
+    number: String,
+    deps: Vec<String>,
+    entrypoint: String,
+    parameters: Value,
+}
+
+impl Record {
+    fn of(item: &Value) -> Record {
+        Record {
+            number: text_of(&item["number"]),
+            deps: item["deps"].as_array().into_iter().flatten().map(text_of).collect(),
+            entrypoint: text_of(&item["entrypoint"]),
+            parameters: item.get("parameters").cloned().unwrap_or_else(|| json!([])),
+        }
+    }
+}
+
+/// What the dispatcher makes of a task (step 3 of the contract).
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Class {
+    /// Its state says merged.
+    Merged,
+    /// Its Workflow of this run failed or errored, or succeeded without the merge: the message.
+    Failed(String),
+    /// Its Workflow of this run is Pending or Running.
+    Open,
+    /// No Workflow of this run and every dependency merged.
+    Ready,
+    /// A dependency failed or is held (transitively).
+    Held,
+    /// Anything else.
+    Waiting,
+}
+
+/// What the dispatcher read: records in order, this run's task Workflows by task number
+/// (phase, message), states by task number (`merged`).
+struct Board {
+    records: Vec<Record>,
+    workflows: BTreeMap<String, (String, String)>,
+    states: BTreeMap<String, String>,
+}
+
+impl Board {
+    /// The class of every record, in record order.
+    fn classes(&self) -> Vec<Class> {
+        let by_number: BTreeMap<&str, &Record> = self.records.iter().map(|r| (r.number.as_str(), r)).collect();
+        let mut memo = BTreeMap::new();
+        self.records.iter().map(|r| self.class(&r.number, &by_number, &mut memo, &mut BTreeSet::new())).collect()
+    }
+
+    fn class(
+        &self,
+        number: &str,
+        by_number: &BTreeMap<&str, &Record>,
+        memo: &mut BTreeMap<String, Class>,
+        visiting: &mut BTreeSet<String>,
+    ) -> Class {
+        if let Some(class) = memo.get(number) {
+            return class.clone();
+        }
+        let class = if self.states.get(number).map(String::as_str) == Some("true") {
+            Class::Merged
+        } else if let Some((phase, message)) = self.workflows.get(number) {
+            match phase.as_str() {
+                "Failed" | "Error" | "Succeeded" => Class::Failed(message.clone()),
+                _ => Class::Open,
+            }
+        } else if let Some(record) = by_number.get(number).filter(|_| visiting.insert(number.to_string())) {
+            let deps: Vec<Class> = record.deps.iter().map(|d| self.class(d, by_number, memo, visiting)).collect();
+            visiting.remove(number);
+            if deps.iter().all(|c| *c == Class::Merged) {
+                Class::Ready
+            } else if deps.iter().any(|c| matches!(c, Class::Failed(_) | Class::Held)) {
+                Class::Held
+            } else {
+                Class::Waiting
+            }
+        } else {
+            // A dependency without a record (or a cycle): nothing will start it.
+            Class::Waiting
+        };
+        memo.insert(number.to_string(), class.clone());
+        class
+    }
+}
+
+/// Items joined by ", " within `budget` bytes, the rest as "… and k more".
+fn listing(items: &[String], budget: usize) -> String {
+    let mut out = String::new();
+    for (k, item) in items.iter().enumerate() {
+        let rest = items.len() - k;
+        if !out.is_empty() && out.len() + 2 + item.len() + 20 > budget {
+            let _ = write!(out, " … and {rest} more");
+            return out;
+        }
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+        out.push_str(item);
+    }
+    out
+}
+
+/// At most `limit` bytes, cut at a character boundary with "…".
+fn shorten(text: &str, limit: usize) -> String {
+    if text.len() <= limit {
+        return text.to_string();
+    }
+    let mut end = limit.saturating_sub('…'.len_utf8());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+/// A task number in canonical digits (`0`, `12`; not `012`, `+1`).
+fn canonical(text: &str) -> Option<u64> {
+    let digits = !text.is_empty() && text.len() <= 16 && text.bytes().all(|b| b.is_ascii_digit());
+    (digits && (text == "0" || !text.starts_with('0'))).then(|| text.parse().ok()).flatten()
+}
+
+/// The node field selector of a task's merge gate.
+fn gate_selector(task: u64) -> String {
+    format!("templateName=gate-wait,inputs.parameters.gate.value=merged,inputs.parameters.task-number.value={task}")
+}
+
+/// The environment of a container or script template (literal values).
+fn env_of(template: &Value) -> BTreeMap<String, String> {
+    template
+        .pointer("/script/env")
+        .or_else(|| template.pointer("/container/env"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.get("value").is_some())
+        .map(|e| (text_of(&e["name"]), text_of(&e["value"])))
+        .collect()
 }
 
 /// Sends a delivery to the Sensors and applies what their triggers do.
@@ -688,24 +1080,7 @@ pub fn run(files: &BTreeMap<String, String>, scenario: &Scenario, dispatch: &Dis
                 store.create(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": secret}}), &namespace);
         }
     }
-    let mut script = Script {
-        scenario,
-        project: project.clone(),
-        namespace: namespace.clone(),
-        repository,
-        agents: Vec::new(),
-        due: BTreeSet::new(),
-        prs: BTreeMap::new(),
-        outbox: BTreeSet::new(),
-        sequence: 0,
-        waits: BTreeMap::new(),
-        evicted: BTreeSet::new(),
-        rng: scenario.seed,
-        resumes: Vec::new(),
-        notes: Vec::new(),
-        deploy_target: deploy_target(&docs),
-        argocd: Vec::new(),
-    };
+    let mut script = Script::new(scenario, &project, &namespace, repository, deploy_target(&docs));
     for (at, event, body) in &scenario.deliveries {
         script.sequence += 1;
         script.outbox.insert((*at, script.sequence, event.clone(), body.to_string()));
@@ -855,7 +1230,13 @@ pub fn run(files: &BTreeMap<String, String>, scenario: &Scenario, dispatch: &Dis
         });
         pending_resumes.retain(|(t, selector)| {
             if *t <= next {
-                let run = format!("{project}-play");
+                // A task's gate waits in the task's own Workflow when it has one.
+                let run = selector
+                    .split(',')
+                    .find_map(|p| p.strip_prefix("inputs.parameters.task-number.value="))
+                    .map(|task| format!("{project}-task-{task}"))
+                    .filter(|name| controller.run(&namespace, name).is_some_and(|r| !r.done()))
+                    .unwrap_or_else(|| format!("{project}-play"));
                 if let Err(e) = controller.resume(&namespace, &run, selector) {
                     outcome.notes.push(format!("t={next}: manual resume: {e}"));
                 }
@@ -1134,4 +1515,324 @@ pub fn mermaid(outcome: &Outcome) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The stages of project `p`: one trivial chain per task (a container that "merges" its task,
+    /// writing the state ConfigMap, or fails), the exit handler calling `dispatch` with the
+    /// task Workflow's name and status, and `dispatch` itself as the renderer writes it.
+    fn stages(max_open: usize) -> Value {
+        let chain = |n: u64| {
+            json!({"name": format!("chain-{n}"), "inputs": {"parameters": [{"name": "task-number"}]},
+                   "container": {"image": "busybox", "args": ["{{inputs.parameters.task-number}}", "work"]}})
+        };
+        let env = |name: &str, value: &str| json!({"name": name, "value": value});
+        json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "WorkflowTemplate",
+            "metadata": {"name": "p-stages"},
+            "spec": {
+                // A Workflow that does not name its entrypoint runs nothing.
+                "entrypoint": "missing",
+                "serviceAccountName": "p-agents",
+                "onExit": "exit-handler",
+                "templates": [
+                    chain(1), chain(2), chain(3),
+                    {"name": "exit-handler", "steps": [[{
+                        "name": "dispatch", "template": "dispatch",
+                        "arguments": {"parameters": [
+                            {"name": "mode", "value": "dispatch"},
+                            {"name": "self", "value": "{{workflow.name}}"},
+                            {"name": "self-status", "value": "{{workflow.status}}"},
+                        ]},
+                    }]]},
+                    {"name": "dispatch",
+                     "inputs": {"parameters": [
+                         {"name": "mode"}, {"name": "self", "default": ""}, {"name": "self-status", "default": ""},
+                     ]},
+                     "synchronization": {"mutexes": [{"name": "p-dispatch"}]},
+                     "script": {"image": "python", "command": ["python3"], "source": "main()", "env": [
+                         env("PROJECT", "p"), env("NAMESPACE", "ns"), env("RUN", "p-play"),
+                         env("STAGES", "p-stages"), env("STATE_PREFIX", "p-task-"),
+                         env("MAX_OPEN", &max_open.to_string()), env("GRAPH_DIR", "/graph"), env("GRAPH_MAPS", "1"),
+                         env("MODE", "{{inputs.parameters.mode}}"),
+                         env("SELF", "{{inputs.parameters.self}}"),
+                         env("SELF_STATUS", "{{inputs.parameters.self-status}}"),
+                     ]}},
+                ],
+            },
+        })
+    }
+
+    /// The run: dispatch, then rounds of (end-wait, check) until the check passes, then the verdict.
+    fn run_workflow() -> Value {
+        let dispatch = |name: &str, mode: &str| {
+            json!({"name": name, "templateRef": {"name": "p-stages", "template": "dispatch"},
+                   "arguments": {"parameters": [{"name": "mode", "value": mode}]}})
+        };
+        json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
+            "metadata": {"name": "p-play"},
+            "spec": {
+                "entrypoint": "main",
+                "templates": [
+                    {"name": "main", "steps": [
+                        [dispatch("dispatch", "dispatch")],
+                        [{"name": "end-round", "template": "end-round"}],
+                        [dispatch("verdict", "verdict")],
+                    ]},
+                    {"name": "end-round", "retryStrategy": {"limit": 120, "retryPolicy": "Always"}, "steps": [
+                        [{"name": "end-wait", "template": "end-wait"}],
+                        [dispatch("check", "check")],
+                    ]},
+                    {"name": "end-wait", "suspend": {"duration": "6h"}},
+                ],
+            },
+        })
+    }
+
+    fn graph() -> Value {
+        let record = |n: &str, deps: &[&str]| {
+            json!({"number": n, "deps": deps, "entrypoint": format!("chain-{n}"),
+                   "parameters": [{"name": "task-number", "value": n}]})
+        };
+        let records = json!([record("1", &[]), record("2", &["1"]), record("3", &[])]);
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "p-graph-0"},
+               "data": {"tasks.json": records.to_string()}})
+    }
+
+    /// The scripted world with the task chains: task `n`'s container works `durations[n]`
+    /// seconds and then records its merge, or fails when `n` is in `failing`.
+    struct Tasks<'s> {
+        script: Script<'s>,
+        durations: BTreeMap<String, u64>,
+        failing: BTreeSet<String>,
+        /// Merges to record: (time, task).
+        merges: Vec<(u64, String)>,
+    }
+
+    impl World for Tasks<'_> {
+        fn container(&mut self, now: u64, store: &mut Store, run: &str, template: &Value) -> (u64, i32, String) {
+            if !text_of(&template["name"]).starts_with("chain-") {
+                return self.script.container(now, store, run, template);
+            }
+            let task = template.pointer("/container/args/0").map(text_of).unwrap_or_default();
+            let duration = self.durations.get(&task).copied().unwrap_or(100);
+            if self.failing.contains(&task) {
+                return (duration, 1, "agent failed".into());
+            }
+            self.merges.push((now + duration - 1, task));
+            (duration, 0, String::new())
+        }
+        fn http(&mut self, now: u64, url: &str, method: &str) -> (u16, String) {
+            self.script.http(now, url, method)
+        }
+        fn evicted(&mut self, _: u64, _: &str, _: &Node) -> bool {
+            false
+        }
+        fn resumes(&mut self) -> Vec<Resume> {
+            self.script.resumes()
+        }
+    }
+
+    struct Cluster<'s> {
+        store: Store,
+        controller: Controller,
+        world: Tasks<'s>,
+    }
+
+    impl<'s> Cluster<'s> {
+        fn new(scenario: &'s Scenario, max_open: usize) -> Cluster<'s> {
+            let mut store = Store::default();
+            store.create(stages(max_open), "ns").expect("stages");
+            store.create(graph(), "ns").expect("graph");
+            let _ = store.drain();
+            store.create(run_workflow(), "ns").expect("the run");
+            let script = Script::new(scenario, "p", "ns", "o/p".into(), None);
+            let world = Tasks { script, durations: BTreeMap::new(), failing: BTreeSet::new(), merges: Vec::new() };
+            Cluster { store, controller: Controller::default(), world }
+        }
+
+        fn settle(&mut self) {
+            for _ in 0..100 {
+                let changes = self.store.drain();
+                self.controller.observe(&self.store, &changes);
+                let before = self.controller.fingerprint();
+                self.controller.pass(&mut self.store, &mut self.world);
+                let changes = self.store.drain();
+                self.controller.observe(&self.store, &changes);
+                if changes.is_empty() && self.controller.fingerprint() == before {
+                    return;
+                }
+            }
+        }
+
+        /// Runs until `until` or until nothing is due.
+        fn run_until(&mut self, until: u64) {
+            loop {
+                self.settle();
+                let now = self.controller.now;
+                let merges = self.world.merges.iter().map(|(t, _)| *t).filter(|t| *t > now).min();
+                let timer = self.controller.timers.range(now + 1..).next().copied();
+                let Some(next) = [merges, timer].into_iter().flatten().min() else { return };
+                if next > until {
+                    return;
+                }
+                self.controller.now = next;
+                self.controller.timers.retain(|t| *t > next);
+                let due: Vec<String> =
+                    self.world.merges.iter().filter(|(t, _)| *t == next).map(|(_, n)| n.clone()).collect();
+                for task in due {
+                    let state = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                        "metadata": {"name": format!("p-task-{task}")}, "data": {"merged": "true"}});
+                    self.store.merge_patch(&state, "ns", true).expect("state written");
+                }
+            }
+        }
+
+        fn workflow(&self, name: &str) -> Option<&Value> {
+            self.store.get(&Key { kind: "Workflow".into(), namespace: "ns".into(), name: name.into() })
+        }
+
+        /// The run of a Workflow by name, live or deleted (the last one of that name).
+        fn run(&self, name: &str) -> &super::super::workflow::Run {
+            self.controller.runs.iter().rev().find(|r| r.name() == name).unwrap_or_else(|| panic!("no run {name}"))
+        }
+    }
+
+    #[test]
+    fn the_dispatcher_starts_ready_tasks_and_the_last_one_ends_the_run() {
+        let scenario = Scenario::default();
+        let mut cluster = Cluster::new(&scenario, 2);
+        // Task 3 ends first: its exit handler's dispatcher sees task 1 still open.
+        cluster.world.durations.insert("1".into(), 1000);
+        cluster.run_until(10);
+        // Tasks 1 and 3 start at once; 2 waits for 1.
+        assert!(cluster.workflow("p-task-1").is_some() && cluster.workflow("p-task-3").is_some());
+        assert!(cluster.workflow("p-task-2").is_none(), "task 2 started before task 1 merged");
+        let uid = cluster.workflow("p-play").unwrap()["metadata"]["uid"].clone();
+        let task = cluster.workflow("p-task-1").unwrap().clone();
+        assert_eq!(task["metadata"]["labels"]["pressplay.dev/run"], uid);
+        assert_eq!(task["metadata"]["labels"]["pressplay.dev/task-number"], "1");
+        assert_eq!(task["metadata"]["labels"]["pressplay.dev/component"], "task");
+        assert_eq!(task["metadata"]["ownerReferences"][0]["uid"], uid);
+        assert_eq!(task["metadata"]["ownerReferences"][0]["name"], "p-play");
+        // The Workflow's entrypoint overrides the template's, and its arguments reach the inputs.
+        let root = cluster.run("p-task-1").node("p-task-1").expect("the root node");
+        assert_eq!(root.template, "chain-1");
+        assert_eq!(root.inputs, [("task-number".to_string(), "1".to_string())]);
+        cluster.run_until(30 * 86400);
+        let (one, two, three) = (cluster.run("p-task-1"), cluster.run("p-task-2"), cluster.run("p-task-3"));
+        for run in [one, two, three] {
+            assert_eq!(run.phase, Phase::Succeeded, "{}: {}", run.name(), run.message);
+        }
+        // Task 2 starts from task 1's exit handler (task 1's Workflow still Running, its status
+        // passed as SELF_STATUS), once task 1's entrypoint ended merged.
+        let merged = one.node("p-task-1").and_then(|n| n.finished).expect("task 1's entrypoint ended");
+        assert!(two.started >= merged, "task 2 at {} before task 1 merged at {merged}", two.started);
+        assert!(two.started <= one.finished.unwrap(), "task 2 waited for task 1's Workflow to end");
+        assert!(three.finished.unwrap() < merged, "task 3 is not the one that ended first");
+        let play = cluster.run("p-play");
+        assert_eq!(play.phase, Phase::Succeeded, "{}", play.message);
+        // Woken by the last task's exit handler, not by the 6-hour round.
+        assert!(play.finished.unwrap() < two.finished.unwrap() + 60, "the run ended at {:?}", play.finished);
+        let verdict = play.nodes.iter().find(|n| n.display == "verdict").expect("the verdict");
+        assert_eq!(verdict.phase, Phase::Succeeded);
+        assert!(cluster.controller.notes.is_empty(), "{:?}", cluster.controller.notes);
+        assert!(cluster.world.script.notes.is_empty(), "{:?}", cluster.world.script.notes);
+    }
+
+    #[test]
+    fn max_open_limits_the_task_workflows_at_once() {
+        let scenario = Scenario::default();
+        let mut cluster = Cluster::new(&scenario, 1);
+        cluster.run_until(10);
+        assert!(cluster.workflow("p-task-1").is_some());
+        assert!(cluster.workflow("p-task-3").is_none(), "two open with MAX_OPEN 1");
+        cluster.run_until(30 * 86400);
+        assert_eq!(cluster.run("p-play").phase, Phase::Succeeded, "{}", cluster.run("p-play").message);
+        let one = cluster.run("p-task-1").node("p-task-1").and_then(|n| n.finished).expect("task 1 ended");
+        assert!(cluster.run("p-task-3").started >= one, "task 3 started while task 1 was open");
+    }
+
+    #[test]
+    fn a_failed_task_holds_back_its_dependents_and_the_others_go_on() {
+        let scenario = Scenario::default();
+        let mut cluster = Cluster::new(&scenario, 2);
+        cluster.world.failing.insert("1".into());
+        // Task 1 ends last: its own exit handler finds the run finished (its Workflow is still
+        // Running then; SELF_STATUS says Failed) and wakes it.
+        cluster.world.durations.insert("1".into(), 1000);
+        cluster.run_until(30 * 86400);
+        assert_eq!(cluster.run("p-task-1").phase, Phase::Failed);
+        assert!(cluster.workflow("p-task-2").is_none(), "task 2 started after its dependency failed");
+        assert_eq!(cluster.run("p-task-3").phase, Phase::Succeeded);
+        let play = cluster.run("p-play");
+        assert_eq!(play.phase, Phase::Failed);
+        assert_eq!(play.message, "failed: task 1 (agent failed); held back: 2");
+        assert!(play.finished.unwrap() < 1100, "the run ended at {:?}", play.finished);
+    }
+
+    #[test]
+    fn deleting_the_run_deletes_its_task_workflows() {
+        let scenario = Scenario::default();
+        let mut cluster = Cluster::new(&scenario, 2);
+        cluster.run_until(10);
+        assert!(cluster.controller.run("ns", "p-task-1").is_some());
+        let key = Key { kind: "Workflow".into(), namespace: "ns".into(), name: "p-play".into() };
+        cluster.store.delete(&key).expect("deleted");
+        cluster.run_until(30 * 86400);
+        for name in ["p-play", "p-task-1", "p-task-3"] {
+            assert!(cluster.workflow(name).is_none(), "{name} is still in the store");
+            assert!(cluster.controller.run("ns", name).is_none(), "the controller still runs {name}");
+        }
+        assert_eq!(cluster.controller.live().count(), 0);
+        assert!(cluster.workflow("p-task-2").is_none());
+    }
+
+    #[test]
+    fn classes_follow_the_contract() {
+        let record = |n: &str, deps: &[&str]| Record {
+            number: n.into(),
+            deps: deps.iter().map(|d| (*d).to_string()).collect(),
+            entrypoint: String::new(),
+            parameters: json!([]),
+        };
+        let board = Board {
+            records: vec![
+                record("1", &[]),
+                record("2", &["1"]),
+                record("3", &["2"]),
+                record("4", &[]),
+                record("5", &["4"]),
+                record("6", &[]),
+                record("7", &["6"]),
+            ],
+            workflows: [("1", "Failed"), ("4", "Succeeded"), ("6", "Running")]
+                .into_iter()
+                .map(|(n, p)| (n.to_string(), (p.to_string(), String::new())))
+                .collect(),
+            states: [("4".to_string(), "true".to_string())].into_iter().collect(),
+        };
+        assert_eq!(
+            board.classes(),
+            [
+                Class::Failed(String::new()),
+                Class::Held,
+                Class::Held,
+                Class::Merged,
+                Class::Ready,
+                Class::Open,
+                Class::Waiting
+            ]
+        );
+        assert_eq!(listing(&["a".into(), "b".into()], 100), "a, b");
+        let many: Vec<String> = (0..100).map(|n| n.to_string()).collect();
+        let short = listing(&many, 60);
+        assert!(short.len() <= 60 && short.ends_with("more"), "{short}");
+        assert_eq!(canonical("012"), None);
+        assert_eq!(canonical("12"), Some(12));
+    }
 }

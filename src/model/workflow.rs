@@ -13,6 +13,10 @@
 //!   missing map or key gives the default) (`workflow/common/util.go` `ProcessArgs`,
 //!   `substituteConfigMapKeyRefParam`). The template's text is then substituted with
 //!   [`super::subst`] (inputs, `workflow.*`), unresolved tags left for later passes.
+//! * `workflowTemplateRef`: the Workflow runs the WorkflowTemplate's spec with its own spec
+//!   fields over it (`entrypoint`, `onExit`, `arguments` by name, ...; `workflow/util/merge.go`
+//!   `JoinWorkflowSpec`), and the entrypoint gets the workflow's arguments as its inputs
+//!   (`operator.go` `operate`).
 //! * DAG (`dag.go`): a task runs once every task its `depends` names is complete and the
 //!   expression holds; if it does not hold the task is Omitted. A false `when` gives Skipped.
 //!   `failFast` (default true): once a task fails no new task starts. The DAG fails when a task
@@ -349,10 +353,23 @@ pub trait World {
     fn http(&mut self, now: u64, url: &str, method: &str) -> (u16, String);
     /// Whether the pod of this node is evicted now (called while it runs).
     fn evicted(&mut self, now: u64, run: &str, node: &Node) -> bool;
-    /// Resumes the run asked for by containers (`argo resume` in a script): run name, selector.
-    fn resumes(&mut self) -> Vec<(String, String)> {
+    /// Resumes asked for by containers (`argo resume`, `PUT .../resume` in a script).
+    fn resumes(&mut self) -> Vec<Resume> {
         Vec::new()
     }
+}
+
+/// A resume a container asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resume {
+    /// The Workflow's name (in the namespace of the runs).
+    pub workflow: String,
+    /// The node field selector.
+    pub selector: String,
+    /// Only where a node matches: the script read the Workflow's node status first and resumes
+    /// only a waiting node, or it ignores the "no suspend nodes" answer. Without it a miss is
+    /// noted as an error.
+    pub if_waiting: bool,
 }
 
 /// The controller: every Workflow in the store, its locks, and the clock.
@@ -423,11 +440,9 @@ impl Controller {
             let wt_key = Key { kind: "WorkflowTemplate".into(), namespace: key.namespace.clone(), name: wt.into() };
             match store.get(&wt_key) {
                 Some(template) => {
-                    let mut merged = template["spec"].clone();
-                    if let Some(args) = spec.get("arguments") {
-                        merge_arguments(&mut merged, args);
-                    }
-                    spec = merged;
+                    // The Workflow's own fields win over the WorkflowTemplate's (`operator.go`
+                    // `setStoredWfSpec` → `workflow/util/merge.go` `JoinWorkflowSpec`).
+                    spec = join_spec(&spec, &template["spec"]);
                     top = Some(wt.to_string());
                 }
                 None => {
@@ -482,10 +497,13 @@ impl Controller {
         for i in live {
             self.operate(i, store, world);
         }
-        for (run, selector) in world.resumes() {
+        for wake in world.resumes() {
             let namespace = self.runs.first().map(|r| r.key.namespace.clone()).unwrap_or_default();
-            if let Err(e) = self.resume(&namespace, &run, &selector) {
-                self.notes.push(format!("t={}: resume {run}: {e}", self.now));
+            if wake.if_waiting && self.waiting(&namespace, &wake.workflow, &wake.selector) == 0 {
+                continue;
+            }
+            if let Err(e) = self.resume(&namespace, &wake.workflow, &wake.selector) {
+                self.notes.push(format!("t={}: resume {}: {e}", self.now, wake.workflow));
             }
         }
     }
@@ -516,6 +534,10 @@ impl Controller {
             self.runs[i].started = self.now;
             self.write_phase(i, store);
         }
+        // The entrypoint runs with the workflow's arguments as its arguments, so they reach its
+        // inputs by name (`operator.go` `operate`: `executeTemplate(ctx, woc.wf.Name,
+        // &wfv1.WorkflowStep{Template: woc.execWf.Spec.Entrypoint}, tmplCtx,
+        // woc.execWf.Spec.Arguments, ...)`; `execWf` is the joined spec).
         let entry = self.runs[i].spec["entrypoint"].as_str().unwrap_or("main").to_string();
         let name = self.runs[i].key.name.clone();
         let top = self.runs[i].top.clone();
@@ -622,31 +644,23 @@ impl Controller {
         }
     }
 
+    /// How many active suspend nodes of a live Workflow a node field selector matches (what a
+    /// script reading the Workflow's `status.nodes` sees waiting); 0 for a Workflow that is gone
+    /// or done.
+    pub fn waiting(&self, namespace: &str, name: &str, selector: &str) -> usize {
+        let key = Key { kind: "Workflow".into(), namespace: namespace.into(), name: name.into() };
+        let Some(run) = self.index.get(&key).map(|i| &self.runs[*i]).filter(|r| !r.done()) else { return 0 };
+        run.nodes.iter().filter(|node| suspend_matches(node, selector)).count()
+    }
+
     /// `PUT .../resume` with a node field selector (`workflow/util/util.go` `ResumeWorkflow`).
     pub fn resume(&mut self, namespace: &str, name: &str, selector: &str) -> Result<usize, String> {
         let key = Key { kind: "Workflow".into(), namespace: namespace.into(), name: name.into() };
         let i = *self.index.get(&key).ok_or_else(|| format!("workflows.argoproj.io \"{name}\" not found"))?;
-        let wanted: Vec<(&str, &str)> = selector.split(',').filter_map(|p| p.split_once('=')).collect();
         let now = self.now;
         let mut count = 0;
         for node in &mut self.runs[i].nodes {
-            if node.kind != NodeType::Suspend || node.phase != Phase::Running {
-                continue;
-            }
-            let matches = wanted.iter().all(|(field, value)| {
-                let actual = match *field {
-                    "templateName" => Some(node.template.clone()),
-                    "displayName" => Some(node.display.clone()),
-                    "name" => Some(node.name.clone()),
-                    "phase" => Some(node.phase.name().to_string()),
-                    f => f
-                        .strip_prefix("inputs.parameters.")
-                        .and_then(|p| p.strip_suffix(".value"))
-                        .and_then(|p| node.inputs.iter().find(|(n, _)| n == p).map(|(_, v)| v.clone())),
-                };
-                actual.as_deref() == Some(*value)
-            });
-            if matches {
+            if suspend_matches(node, selector) {
                 node.phase = Phase::Succeeded;
                 node.finished = Some(now);
                 count += 1;
@@ -1661,6 +1675,27 @@ impl Controller {
     }
 }
 
+/// Whether a node is an active suspend node a node field selector matches
+/// (`workflow/util/util.go` `updateSuspendedNode`, `SelectorMatchesNode`).
+fn suspend_matches(node: &Node, selector: &str) -> bool {
+    if node.kind != NodeType::Suspend || node.phase != Phase::Running {
+        return false;
+    }
+    selector.split(',').filter_map(|p| p.split_once('=')).all(|(field, value)| {
+        let actual = match field {
+            "templateName" => Some(node.template.clone()),
+            "displayName" => Some(node.display.clone()),
+            "name" => Some(node.name.clone()),
+            "phase" => Some(node.phase.name().to_string()),
+            f => f
+                .strip_prefix("inputs.parameters.")
+                .and_then(|p| p.strip_suffix(".value"))
+                .and_then(|p| node.inputs.iter().find(|(n, _)| n == p).map(|(_, v)| v.clone())),
+        };
+        actual.as_deref() == Some(value)
+    })
+}
+
 fn continues(call: &Value) -> bool {
     call.pointer("/continueOn/failed").and_then(Value::as_bool) == Some(true)
         || call.pointer("/continueOn/error").and_then(Value::as_bool) == Some(true)
@@ -1678,19 +1713,77 @@ fn argument_pairs(arguments: &Value) -> Vec<(String, Value)> {
     arguments["parameters"].as_array().into_iter().flatten().map(|p| (text_of(&p["name"]), p.clone())).collect()
 }
 
-fn merge_arguments(spec: &mut Value, args: &Value) {
-    let Some(given) = args["parameters"].as_array() else { return };
-    let params = spec.pointer_mut("/arguments/parameters").and_then(Value::as_array_mut);
-    match params {
-        Some(params) => {
-            for g in given {
-                match params.iter_mut().find(|p| p["name"] == g["name"]) {
-                    Some(p) => *p = g.clone(),
-                    None => params.push(g.clone()),
-                }
+/// The spec a Workflow with a `workflowTemplateRef` runs: the WorkflowTemplate's spec with the
+/// Workflow's own spec applied over it (`workflow/util/merge.go` `JoinWorkflowSpec` →
+/// `MergeTo(patch = template, target = workflow)`: `strategicpatch.StrategicMergePatch` of the
+/// Workflow's JSON onto the template's, "if the target workflow defines a field, this take
+/// precedence over the patch"). So `entrypoint`, `onExit`, `serviceAccountName`,
+/// `activeDeadlineSeconds`, `ttlStrategy`, `podGC`, `synchronization` ... of the Workflow replace
+/// the template's; objects merge key by key; the lists Argo tags `patchMergeKey` merge by that key
+/// (`templates`, `arguments.parameters`, `volumes`, ... in `workflow_types.go`); other lists are
+/// replaced. Fields the Workflow leaves empty are absent from its JSON (`omitempty`) and so keep
+/// the template's value. Then (`JoinWorkflowSpec`, "the value of an argument should respect the
+/// priority order") each parameter with a value is taken whole from the Workflow when it names
+/// it, else from the template, so `value`, `valueFrom` and `default` never mix across the two.
+fn join_spec(workflow: &Value, template: &Value) -> Value {
+    let mut joined = template.clone();
+    strategic_merge(&mut joined, workflow);
+    let has_value = |p: &Value| p.get("value").is_some() || p.get("default").is_some() || p.get("valueFrom").is_some();
+    let by_name = |spec: &Value, name: &Value| -> Option<Value> {
+        spec.pointer("/arguments/parameters")
+            .and_then(Value::as_array)
+            .and_then(|ps| ps.iter().find(|p| p["name"] == *name && has_value(p)))
+            .cloned()
+    };
+    if let Some(params) = joined.pointer_mut("/arguments/parameters").and_then(Value::as_array_mut) {
+        for param in params.iter_mut().filter(|p| has_value(p)) {
+            if let Some(own) = by_name(workflow, &param["name"]).or_else(|| by_name(template, &param["name"])) {
+                *param = own;
             }
         }
-        None => spec["arguments"] = args.clone(),
+    }
+    joined
+}
+
+/// The `patchMergeKey` of a list field (`workflow_types.go` and `k8s.io/api/core/v1`), if any.
+fn merge_key(field: &str) -> Option<&'static str> {
+    match field {
+        "templates" | "parameters" | "artifacts" | "volumes" | "imagePullSecrets" | "tasks" | "initContainers"
+        | "sidecars" | "env" => Some("name"),
+        "tolerations" => Some("key"),
+        "hostAliases" => Some("ip"),
+        "volumeMounts" => Some("mountPath"),
+        _ => None,
+    }
+}
+
+/// `strategicpatch.StrategicMergePatch(original = target, patch)` for the fields above: the
+/// patch's values win, objects merge, keyed lists merge by key (the patch's new items appended),
+/// other lists are replaced; null, `""` and `[]` are what Go's `omitempty` leaves out.
+fn strategic_merge(target: &mut Value, patch: &Value) {
+    let (Some(target), Some(patch)) = (target.as_object_mut(), patch.as_object()) else { return };
+    for (field, value) in patch {
+        let empty = value.is_null()
+            || value.as_str() == Some("")
+            || value.as_array().is_some_and(Vec::is_empty)
+            || value.as_object().is_some_and(serde_json::Map::is_empty);
+        if empty {
+            continue;
+        }
+        let existing = target.entry(field.clone()).or_insert(Value::Null);
+        match (existing, value, merge_key(field)) {
+            (object @ Value::Object(_), Value::Object(_), _) => strategic_merge(object, value),
+            (Value::Array(items), Value::Array(given), Some(key)) => {
+                for item in given {
+                    match items.iter_mut().find(|i| i.get(key).is_some() && i.get(key) == item.get(key)) {
+                        Some(found) if found.is_object() && item.is_object() => strategic_merge(found, item),
+                        Some(found) => *found = item.clone(),
+                        None => items.push(item.clone()),
+                    }
+                }
+            }
+            (slot, _, _) => *slot = value.clone(),
+        }
     }
 }
 
@@ -1820,6 +1913,42 @@ mod tests {
             second.name,
             first.name
         );
+    }
+
+    #[test]
+    fn a_workflow_s_own_fields_override_its_workflow_template() {
+        let template = serde_json::json!({
+            "entrypoint": "main", "onExit": "exit", "serviceAccountName": "stages",
+            "activeDeadlineSeconds": 600, "ttlStrategy": {"secondsAfterSuccess": 60},
+            "podGC": {"strategy": "OnPodSuccess"}, "synchronization": {"mutexes": [{"name": "a"}]},
+            "arguments": {"parameters": [{"name": "x", "value": "1"}, {"name": "y", "value": "2"}]},
+            "templates": [{"name": "main", "container": {"image": "a"}}, {"name": "exit", "container": {"image": "b"}}],
+        });
+        let workflow = serde_json::json!({
+            "workflowTemplateRef": {"name": "t"}, "entrypoint": "other", "onExit": "",
+            "serviceAccountName": "task", "activeDeadlineSeconds": 60,
+            "ttlStrategy": {"secondsAfterFailure": 5}, "podGC": {"strategy": "OnWorkflowSuccess"},
+            "synchronization": {"mutexes": [{"name": "b"}]},
+            "arguments": {"parameters": [{"name": "y", "valueFrom": {"configMapKeyRef": {"name": "m", "key": "k"}}}, {"name": "z", "value": "3"}]},
+        });
+        let joined = join_spec(&workflow, &template);
+        assert_eq!(joined["entrypoint"], "other");
+        assert_eq!(joined["onExit"], "exit", "an empty field keeps the template's (omitempty)");
+        assert_eq!(joined["serviceAccountName"], "task");
+        assert_eq!(joined["activeDeadlineSeconds"], 60);
+        assert_eq!(joined["ttlStrategy"], serde_json::json!({"secondsAfterSuccess": 60, "secondsAfterFailure": 5}));
+        assert_eq!(joined["podGC"]["strategy"], "OnWorkflowSuccess");
+        assert_eq!(joined["synchronization"]["mutexes"], serde_json::json!([{"name": "b"}]));
+        assert_eq!(
+            joined["arguments"]["parameters"],
+            serde_json::json!([
+                {"name": "x", "value": "1"},
+                {"name": "y", "valueFrom": {"configMapKeyRef": {"name": "m", "key": "k"}}},
+                {"name": "z", "value": "3"},
+            ]),
+            "merged by name; the Workflow's parameter whole, never mixed with the template's value"
+        );
+        assert_eq!(joined["templates"].as_array().map(Vec::len), Some(2));
     }
 
     #[test]

@@ -7,9 +7,10 @@
 //!    priority, then id.
 //! 4. Name things: a node name per task (`names::node_names`), a CodeRun task number, one chain
 //!    template per distinct (kind, pipeline).
-//! 5. Chunk: if the tasks do not fit in one DAG (200 tasks, ~200 KiB), split the schedule order
-//!    into part DAGs, and nest again while the level above does not fit either.
-//! 6. Measure what the chunking costs (critical path with and without it) for `pressplay plan`.
+//! 5. Pack the task records (what the dispatcher needs to start a task's Workflow) and the
+//!    briefs (what the agents read) into ConfigMaps of at most [`chunk::MAX_MAP_BYTES`] each, in
+//!    schedule order. Each task runs as its own Workflow, so no object grows with the backlog.
+//! 6. Measure the critical path for `pressplay plan`.
 
 pub mod brief;
 pub mod chunk;
@@ -41,8 +42,10 @@ pub struct Plan {
     pub tasks: Vec<PlannedTask>,
     /// One chain template per distinct (kind, pipeline), sorted by name.
     pub chains: Vec<Chain>,
-    /// The DAG templates; `dags[0]` is the orchestrator's, the rest are parts, in order.
-    pub dags: Vec<Dag>,
+    /// Tasks (indices into `tasks`) of each graph ConfigMap, in schedule order.
+    pub graph_maps: Vec<Vec<usize>>,
+    /// Tasks (indices into `tasks`) of each brief ConfigMap, in schedule order.
+    pub brief_maps: Vec<Vec<usize>>,
     /// Figures for `pressplay plan`.
     pub stats: Stats,
 }
@@ -70,6 +73,8 @@ pub struct PlannedTask {
     pub dependencies: Vec<usize>,
     /// The task's text for the agents, as standard base64 of a JSON object.
     pub brief: String,
+    /// Index into `Plan::brief_maps` of the ConfigMap holding the brief.
+    pub brief_map: usize,
     /// The task's own requirements (base64 YAML), when it has them.
     pub requirements: Option<String>,
     /// The HTTP probes of its acceptance stage, as a JSON list, when it has any.
@@ -105,37 +110,6 @@ pub struct Chain {
     pub stages: Vec<StageName>,
 }
 
-/// A DAG template in its own WorkflowTemplate.
-#[derive(Debug, Clone)]
-pub struct Dag {
-    /// WorkflowTemplate name.
-    pub name: K8sName,
-    /// Nodes in schedule order; every node's dependencies come before it.
-    pub nodes: Vec<DagNode>,
-}
-
-/// One node of a DAG.
-#[derive(Debug, Clone)]
-pub struct DagNode {
-    /// Task name inside the DAG.
-    pub name: K8sName,
-    /// What the node runs.
-    pub target: NodeTarget,
-    /// Names of the nodes of the same DAG it waits for, in schedule order.
-    pub depends: Vec<K8sName>,
-}
-
-/// What a DAG node runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NodeTarget {
-    /// A task's chain; index into `Plan::tasks`.
-    Task(usize),
-    /// Another DAG; index into `Plan::dags`.
-    Dag(usize),
-    /// Nothing: the backlog has no task to run (all done, say).
-    Noop,
-}
-
 /// Figures about the schedule, for `pressplay plan`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stats {
@@ -147,10 +121,6 @@ pub struct Stats {
     pub critical_path_stages: usize,
     /// The tasks on that path, in order.
     pub critical_path: Vec<usize>,
-    /// The same figure when DAG parts wait for whole parts (equal to the above without chunking).
-    pub chunked_critical_path_stages: usize,
-    /// Number of part DAGs (0 when everything fits in the orchestrator).
-    pub parts: usize,
     /// Tasks that do not run, by id.
     pub not_scheduled: Vec<NotScheduled>,
 }
@@ -167,11 +137,8 @@ pub enum PlanError {
     /// A project name too long for the names built from it.
     #[error("project name `{0}` leaves no room for generated names")]
     ProjectName(String),
-    /// More tasks than three levels of nesting can hold.
-    #[error("{0} tasks is more than one orchestrator can hold (8,000,000)")]
-    TooManyTasks(usize),
     /// One task's text alone is too large for a Kubernetes object.
-    #[error("task `{0}` carries {1} KiB of text and requirements into the manifests; one object may hold about {max} KiB", max = chunk::MAX_DAG_BYTES / 1024)]
+    #[error("task `{0}` carries {1} KiB of text and requirements into the manifests; one object may hold about {max} KiB", max = chunk::MAX_MAP_BYTES / 1024)]
     TaskTooLarge(TaskId, usize),
     /// More distinct (kind, pipeline) pairs than one WorkflowTemplate has room for.
     #[error("the backlog uses {0} different pipelines; at most {MAX_CHAINS} fit in one stages template")]
@@ -223,7 +190,7 @@ pub fn build(backlog: &Backlog) -> Result<Plan, Vec<PlanError>> {
     }
 
     // 5. Names, numbers, chains.
-    let project = K8sName::new(backlog.project.name.clone())
+    let _project = K8sName::new(backlog.project.name.clone())
         .filter(|name| name.as_str().len() <= 40)
         .ok_or_else(|| vec![PlanError::ProjectName(backlog.project.name.clone())])?;
     let ids: Vec<TaskId> = sorted.iter().map(|t| t.id.clone()).collect();
@@ -257,6 +224,7 @@ pub fn build(backlog: &Backlog) -> Result<Plan, Vec<PlanError>> {
                 priority: task.priority,
                 dependencies: deps,
                 brief: brief::encode(task),
+                brief_map: 0,
                 requirements: task.requirements.clone(),
                 probes: (!task.probes.is_empty())
                     .then(|| serde_json::to_string(&task.probes).expect("probes serialise")),
@@ -264,24 +232,34 @@ pub fn build(backlog: &Backlog) -> Result<Plan, Vec<PlanError>> {
         })
         .collect();
 
-    // 6. Chunking, after checking that every task and the set of chains fit at all.
+    // 6. Packing, after checking that every task and the set of chains fit at all.
     if chains.len() > MAX_CHAINS {
         return Err(vec![PlanError::TooManyPipelines(chains.len())]);
     }
+    let mut tasks = tasks;
+    let record_sizes: Vec<usize> = tasks.iter().map(|t| record_bytes(t, &tasks, &chains[t.chain])).collect();
+    let brief_sizes: Vec<usize> = tasks.iter().map(brief_bytes).collect();
     let too_large: Vec<PlanError> = tasks
         .iter()
-        .filter_map(|task| {
-            let bytes = node_bytes(task, &tasks, &chains[task.chain], &project);
-            (bytes > chunk::MAX_DAG_BYTES).then(|| PlanError::TaskTooLarge(task.id.clone(), bytes / 1024))
+        .zip(record_sizes.iter().zip(&brief_sizes))
+        .filter_map(|(task, (&record, &brief))| {
+            let bytes = record.max(brief);
+            (bytes > chunk::MAX_MAP_BYTES).then(|| PlanError::TaskTooLarge(task.id.clone(), bytes / 1024))
         })
         .collect();
     if !too_large.is_empty() {
         return Err(too_large);
     }
-    let dags = chunk_dags(&project, &tasks, &chains).map_err(|e| vec![e])?;
+    let graph_maps = chunk::pack(&record_sizes, chunk::MAX_MAP_BYTES);
+    let brief_maps = chunk::pack(&brief_sizes, chunk::MAX_MAP_BYTES);
+    for (map, members) in brief_maps.iter().enumerate() {
+        for &t in members {
+            tasks[t].brief_map = map;
+        }
+    }
 
     // 7. Figures.
-    let mut stats = stats(&tasks, &chains, &dags);
+    let mut stats = stats(&tasks, &chains);
     stats.not_scheduled = not_scheduled;
     Ok(Plan {
         project: backlog.project.clone(),
@@ -292,7 +270,8 @@ pub fn build(backlog: &Backlog) -> Result<Plan, Vec<PlanError>> {
         profiles: backlog.profiles.clone(),
         tasks,
         chains,
-        dags,
+        graph_maps,
+        brief_maps,
         stats,
     })
 }
@@ -356,123 +335,25 @@ fn chain_name(kind: Kind, stages: &[StageName]) -> K8sName {
     K8sName::new(format!("{kind}-{}", stages.join("-"))).expect("stage names are lowercase words")
 }
 
-/// Estimated JSON bytes of one task's DAG node, with generous margins (see `tests/limits.rs`).
-fn node_bytes(task: &PlannedTask, tasks: &[PlannedTask], chain: &Chain, project: &K8sName) -> usize {
-    let deps: usize = task.dependencies.iter().map(|&d| tasks[d].node.as_str().len() + 16).sum();
-    // 650: the fixed part of a node with its arguments, including the merge-gate state read.
-    650 + 2 * task.node.as_str().len()
-        + task.id.as_str().len()
-        + project.as_str().len()
-        + chain.name.as_str().len()
-        + task.brief.len()
+/// Estimated bytes of one task's record in a graph ConfigMap (its dispatch parameters and
+/// dependencies), with generous margins (see `tests/limits.rs`).
+fn record_bytes(task: &PlannedTask, tasks: &[PlannedTask], chain: &Chain) -> usize {
+    let deps: usize = task.dependencies.iter().map(|&d| tasks[d].number.to_string().len() + 4).sum();
+    // 400: the record's frame and the fixed parameters (names, quotes, the merged flag).
+    400 + task.node.as_str().len()
+        + 2 * task.id.as_str().len()
+        + 2 * chain.name.as_str().len()
         + task.requirements.as_ref().map_or(0, |r| r.len() + 40)
         + task.probes.as_ref().map_or(0, |p| p.len() * 2 + 40)
         + deps
 }
 
-fn chunk_dags(project: &K8sName, tasks: &[PlannedTask], chains: &[Chain]) -> Result<Vec<Dag>, PlanError> {
-    let sizes: Vec<usize> = tasks.iter().map(|t| node_bytes(t, tasks, &chains[t.chain], project)).collect();
-    let deps: Vec<Vec<usize>> = tasks.iter().map(|t| t.dependencies.clone()).collect();
-    let task_nodes = |items: &[usize]| -> Vec<DagNode> {
-        items
-            .iter()
-            .map(|&t| DagNode {
-                name: tasks[t].node.clone(),
-                target: NodeTarget::Task(t),
-                // Only dependencies inside the same DAG; the rest are carried by the parts' edges.
-                depends: tasks[t]
-                    .dependencies
-                    .iter()
-                    .filter(|d| items.contains(d))
-                    .map(|&d| tasks[d].node.clone())
-                    .collect(),
-            })
-            .collect()
-    };
-    let fits =
-        |sizes: &[usize]| sizes.len() <= chunk::MAX_DAG_TASKS && sizes.iter().sum::<usize>() <= chunk::MAX_DAG_BYTES;
-    if tasks.is_empty() {
-        let name = K8sName::new(NOOP_NODE).expect("valid name");
-        return Ok(vec![Dag {
-            name: project.clone(),
-            nodes: vec![DagNode { name, target: NodeTarget::Noop, depends: Vec::new() }],
-        }]);
-    }
-    if fits(&sizes) {
-        let all: Vec<usize> = (0..tasks.len()).collect();
-        return Ok(vec![Dag { name: project.clone(), nodes: task_nodes(&all) }]);
-    }
-
-    // Level 1: parts of tasks. Later levels: groups of the level below.
-    let mut dags: Vec<Dag> = Vec::new();
-    let mut chunks = chunk::split(&sizes, &deps, chunk::MAX_DAG_TASKS, chunk::MAX_DAG_BYTES);
-    let mut below: Vec<usize> = Vec::new(); // dag index of each chunk of the level below
-    for (i, part) in chunks.iter().enumerate() {
-        let name = project.join(&format!("part-{:03}", i + 1)).expect("project name is at most 40 bytes");
-        // A task's dependencies inside its part; `task_nodes` filters on membership.
-        dags.push(Dag { name, nodes: task_nodes(&part.items) });
-        below.push(dags.len() - 1);
-    }
-    let mut level = 1;
-    loop {
-        let node_name = |dag: &Dag| {
-            K8sName::new(dag.name.as_str()[project.as_str().len() + 1..].to_owned()).expect("suffix of a valid name")
-        };
-        let nodes: Vec<DagNode> = chunks
-            .iter()
-            .enumerate()
-            .map(|(i, c)| DagNode {
-                name: node_name(&dags[below[i]]),
-                target: NodeTarget::Dag(below[i]),
-                depends: c.depends_on.iter().map(|&d| node_name(&dags[below[d]])).collect(),
-            })
-            .collect();
-        if nodes.len() <= chunk::MAX_DAG_TASKS {
-            dags.insert(0, Dag { name: project.clone(), nodes });
-            // Every stored index moved by one.
-            for dag in dags.iter_mut() {
-                for node in &mut dag.nodes {
-                    if let NodeTarget::Dag(d) = &mut node.target {
-                        *d += 1;
-                    }
-                }
-            }
-            return Ok(dags);
-        }
-        level += 1;
-        if level > 3 {
-            return Err(PlanError::TooManyTasks(tasks.len()));
-        }
-        let group_sizes = vec![1usize; nodes.len()];
-        let group_deps: Vec<Vec<usize>> = chunks.iter().map(|c| c.depends_on.clone()).collect();
-        let groups = chunk::split(&group_sizes, &group_deps, chunk::MAX_DAG_TASKS, usize::MAX);
-        let mut next_below = Vec::new();
-        for (g, group) in groups.iter().enumerate() {
-            let member = |i: usize| group.items.contains(&i);
-            let group_nodes: Vec<DagNode> = group
-                .items
-                .iter()
-                .map(|&i| DagNode {
-                    depends: chunks[i]
-                        .depends_on
-                        .iter()
-                        .filter(|&&d| member(d))
-                        .map(|&d| node_name(&dags[below[d]]))
-                        .collect(),
-                    ..nodes[i].clone()
-                })
-                .collect();
-            let prefix = if level == 2 { "group".to_owned() } else { format!("group{level}") };
-            let name = project.join(&format!("{prefix}-{:03}", g + 1)).expect("project name is at most 40 bytes");
-            dags.push(Dag { name, nodes: group_nodes });
-            next_below.push(dags.len() - 1);
-        }
-        chunks = groups;
-        below = next_below;
-    }
+/// Bytes of one brief in a brief ConfigMap: the key, the base64 text and YAML's quoting.
+fn brief_bytes(task: &PlannedTask) -> usize {
+    task.brief.len() + 40
 }
 
-fn stats(tasks: &[PlannedTask], chains: &[Chain], dags: &[Dag]) -> Stats {
+fn stats(tasks: &[PlannedTask], chains: &[Chain]) -> Stats {
     let weight = |t: usize| chains[tasks[t].chain].stages.len();
     let levels = tasks.iter().map(|t| t.level + 1).max().unwrap_or(0);
     let mut level_sizes = vec![0usize; levels];
@@ -497,41 +378,11 @@ fn stats(tasks: &[PlannedTask], chains: &[Chain], dags: &[Dag]) -> Stats {
     }
     critical_path.reverse();
 
-    // Chunked: a node starts when its DAG starts and its siblings it depends on finish.
-    let mut chunked_finish = vec![0usize; tasks.len()];
-    let chunked = if dags.is_empty() { 0 } else { dag_finish(0, 0, dags, &mut chunked_finish, &weight) };
     Stats {
         levels,
         level_sizes,
         critical_path_stages: end.map_or(0, |t| finish[t]),
         critical_path,
-        chunked_critical_path_stages: chunked,
-        parts: dags.len().saturating_sub(1),
         not_scheduled: Vec::new(),
     }
-}
-
-fn dag_finish(
-    dag: usize,
-    start: usize,
-    dags: &[Dag],
-    task_finish: &mut [usize],
-    weight: &dyn Fn(usize) -> usize,
-) -> usize {
-    let mut node_finish: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut latest = start;
-    for node in &dags[dag].nodes {
-        let begin = node.depends.iter().map(|d| node_finish[d.as_str()]).max().unwrap_or(0).max(start);
-        let end = match node.target {
-            NodeTarget::Task(t) => {
-                task_finish[t] = begin + weight(t);
-                task_finish[t]
-            }
-            NodeTarget::Dag(d) => dag_finish(d, begin, dags, task_finish, weight),
-            NodeTarget::Noop => begin,
-        };
-        node_finish.insert(node.name.as_str(), end);
-        latest = latest.max(end);
-    }
-    latest
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::plan::names::{self, label_value};
-use crate::plan::{K8sName, NodeTarget, Plan};
+use crate::plan::{K8sName, Plan};
 use crate::spec::{AgentRole, Kind, StageName};
 
 /// Label keys, in one place.
@@ -34,7 +34,17 @@ pub const LABEL_STAGE: &str = "pressplay.dev/stage";
 pub const LABEL_COMPONENT: &str = "pressplay.dev/component";
 
 /// The parameters every chain and agent template takes, in order.
-pub const TASK_PARAMS: [&str; 4] = ["task-number", "task-id", "task-node", "brief"];
+pub const TASK_PARAMS: [&str; 4] = ["task-number", "task-id", "task-node", "brief-map"];
+/// The suspend template the run waits in until its last task Workflow has ended.
+pub const END_WAIT_TEMPLATE: &str = "end-wait";
+/// The run reads the task Workflows again after this long without a wake-up (the last task's
+/// dispatcher wakes it, and so does every reconcile once nothing is left).
+pub const END_RECHECK: &str = "24h";
+/// Rounds of the run's wait: one a day for ten years, since a run lasts as long as its backlog.
+/// A round costs a few nodes only when it happens, so the run's status stays small.
+pub const END_ROUNDS: u32 = 3650;
+/// The dispatcher's template in the stages WorkflowTemplate.
+pub const DISPATCH_TEMPLATE: &str = "dispatch";
 /// The optional parameter carrying a task's requirements (base64 YAML) to its CodeRuns.
 pub const REQUIREMENTS_PARAM: &str = "requirements";
 
@@ -51,7 +61,7 @@ pub struct Names {
     pub orchestrator_account: K8sName,
     /// The mutex that keeps one run per project (`<project>-run`).
     pub run_mutex: K8sName,
-    /// The one run of the project (`<project>-play`), which Sensors address by name.
+    /// The one run of the project (`<project>-play`), which the launcher replaces.
     pub run: K8sName,
 }
 
@@ -66,6 +76,21 @@ impl Names {
         format!("{}-task-", self.orchestrator)
     }
 
+    /// Task Workflows are `<project>-task-<number>` (a Workflow beside the task's state ConfigMap).
+    pub fn task_workflow_prefix(&self) -> String {
+        format!("{}-task-", self.orchestrator)
+    }
+
+    /// The graph ConfigMap `<project>-graph-<index>`.
+    pub fn graph_map(&self, index: usize) -> K8sName {
+        self.of(&format!("graph-{index}"))
+    }
+
+    /// The brief ConfigMap `<project>-briefs-<index>`.
+    pub fn brief_map(&self, index: usize) -> K8sName {
+        self.of(&format!("briefs-{index}"))
+    }
+
     /// A component's name: `<project>-<suffix>`.
     pub fn of(&self, suffix: &str) -> K8sName {
         self.orchestrator.join(suffix).expect("project names are at most 40 bytes and suffixes short")
@@ -75,7 +100,7 @@ impl Names {
 impl Names {
     /// Names for a plan.
     pub fn new(plan: &Plan) -> Self {
-        let project = &plan.dags[0].name;
+        let project = &K8sName::new(plan.project.name.clone()).expect("the plan checked the project name");
         let join = |suffix: &str| project.join(suffix).expect("project names are at most 40 bytes");
         Self {
             orchestrator: project.clone(),
@@ -154,6 +179,20 @@ pub struct StagesCtx {
     pub merge_poll_seconds: u64,
     /// After a task's merge: what to delete (`coderuns`, `docsruns`, comma-joined) and as whom.
     pub cleanup: Option<CleanupCtx>,
+    /// The settings of task Workflows, which start from this template; none without tasks.
+    pub workflow: Option<TaskWorkflowCtx>,
+}
+
+/// Workflow-level settings of the task Workflows.
+#[derive(Debug, Serialize)]
+pub struct TaskWorkflowCtx {
+    /// ServiceAccount of the task Workflow (its http probes run under it).
+    pub service_account: String,
+    /// The kinds of agent runs the exit handler of a task Workflow that did not succeed ends
+    /// (`coderuns`, `docsruns`), as a JSON list for `withParam`; empty when there are none.
+    pub stop_kinds: String,
+    /// Task Workflows are `<task_prefix><number>`.
+    pub task_prefix: String,
 }
 
 /// Deleting a task's agent runs once it is merged.
@@ -528,6 +567,11 @@ pub fn stages(plan: &Plan, names: &Names) -> StagesCtx {
             service_account: names.of("cleanup").to_string(),
             run_selector: format!("{LABEL_PROJECT}={},pressplay.dev/workflow={{{{workflow.name}}}}", project.name),
         }),
+        workflow: (!plan.tasks.is_empty()).then(|| TaskWorkflowCtx {
+            service_account: names.orchestrator_account.to_string(),
+            stop_kinds: cleanup_kinds(plan).map(|k| serde_json::to_string(&k).expect("strings")).unwrap_or_default(),
+            task_prefix: names.task_workflow_prefix(),
+        }),
     }
 }
 
@@ -587,9 +631,10 @@ fn step(plan: &Plan, kind: Kind, stage: StageName) -> StepCtx {
     }
 }
 
-/// Context of `workflows/dag.yaml.j2`.
+/// Context of `workflows/orchestrator.yaml.j2`: the run, which starts the tasks whose
+/// dependencies have merged and waits, without a pod, until the last task Workflow has ended.
 #[derive(Debug, Serialize)]
-pub struct DagCtx {
+pub struct OrchestratorCtx {
     /// WorkflowTemplate name.
     pub name: String,
     /// Namespace.
@@ -598,15 +643,6 @@ pub struct DagCtx {
     pub labels: BTreeMap<String, String>,
     /// Object annotations.
     pub annotations: BTreeMap<String, String>,
-    /// Present on the orchestrator only.
-    pub root: Option<RootCtx>,
-    /// DAG tasks in order.
-    pub nodes: Vec<NodeCtx>,
-}
-
-/// Workflow-level settings of the orchestrator.
-#[derive(Debug, Serialize)]
-pub struct RootCtx {
     /// ServiceAccount the run uses.
     pub service_account: String,
     /// Labels on every run.
@@ -617,27 +653,18 @@ pub struct RootCtx {
     pub ttl_after_success_seconds: u64,
     /// TTL after failure.
     pub ttl_after_failure_seconds: u64,
-    /// The kinds of agent runs the exit handler of a failed or stopped run ends
-    /// (`coderuns`, `docsruns`), and the stages template that has `stop-agents`.
-    /// As a JSON list (for `withParam`); empty when there is nothing to stop.
-    pub stop_kinds: String,
-    /// The stages WorkflowTemplate.
+    /// The stages WorkflowTemplate, which holds the dispatcher.
     pub stages: String,
-}
-
-/// One DAG task.
-#[derive(Debug, Serialize)]
-pub struct NodeCtx {
-    /// Task name.
-    pub name: String,
-    /// WorkflowTemplate referenced.
-    pub template_ref: String,
-    /// Template in it.
-    pub template: String,
-    /// `depends` expression, empty when none.
-    pub depends: String,
-    /// Arguments.
-    pub parameters: Vec<ParamCtx>,
+    /// The dispatcher's template.
+    pub dispatch: &'static str,
+    /// The suspend template wake-ups target.
+    pub wait_template: &'static str,
+    /// How long one round waits without a wake-up.
+    pub recheck: &'static str,
+    /// Rounds before the run gives up waiting.
+    pub rounds: u32,
+    /// No task to run: the run only says so.
+    pub noop: Option<&'static str>,
 }
 
 /// A name/value argument.
@@ -647,85 +674,69 @@ pub struct ParamCtx {
     pub name: &'static str,
     /// Its value (always a string, as the CRD requires).
     pub value: String,
-    /// Read from this ConfigMap (name, key) instead, when present, with `value` as the default.
-    pub config_map: Option<(String, &'static str)>,
 }
 
-/// The `depends` expression for a node: every dependency must have succeeded. Only `&&` is
-/// used, which Argo's expression grammar accepts, and names are node names (`[a-z0-9-]`).
-pub fn depends_expression(depends: &[K8sName]) -> String {
-    depends.iter().map(|d| format!("{d}.Succeeded")).collect::<Vec<_>>().join(" && ")
-}
-
-/// Context of `workflows/dag.yaml.j2` for `plan.dags[index]`.
-pub fn dag(plan: &Plan, names: &Names, index: usize) -> DagCtx {
-    let dag = &plan.dags[index];
-    let is_root = index == 0;
-    let nodes = dag
-        .nodes
-        .iter()
-        .map(|node| {
-            let (template_ref, template, parameters) = match node.target {
-                NodeTarget::Task(t) => {
-                    let task = &plan.tasks[t];
-                    let values =
-                        [task.number.to_string(), task.id.to_string(), task.node.to_string(), task.brief.clone()];
-                    let mut parameters: Vec<ParamCtx> = TASK_PARAMS
-                        .iter()
-                        .zip(values)
-                        .map(|(name, value)| ParamCtx { name, value, config_map: None })
-                        .collect();
-                    if let Some(requirements) = task.requirements.as_ref().filter(|_| task.kind == Kind::Code) {
-                        parameters.push(ParamCtx {
-                            name: REQUIREMENTS_PARAM,
-                            value: requirements.clone(),
-                            config_map: None,
-                        });
-                    }
-                    if let Some(probes) = &task.probes {
-                        parameters.push(ParamCtx { name: "probes", value: probes.clone(), config_map: None });
-                    }
-                    if marks_merge(plan) {
-                        // Read by the controller when the node starts: a task merged in an
-                        // earlier run skips its stages.
-                        parameters.push(ParamCtx {
-                            name: "merged",
-                            value: "pending".to_owned(),
-                            config_map: Some((format!("{}{}", names.state_prefix(), task.number), "merged")),
-                        });
-                    }
-                    (names.stages.to_string(), plan.chains[task.chain].name.to_string(), parameters)
-                }
-                NodeTarget::Dag(d) => (plan.dags[d].name.to_string(), "main".to_owned(), Vec::new()),
-                NodeTarget::Noop => (names.stages.to_string(), crate::plan::NOOP_NODE.to_owned(), Vec::new()),
-            };
-            NodeCtx {
-                name: node.name.to_string(),
-                template_ref,
-                template,
-                depends: depends_expression(&node.depends),
-                parameters,
-            }
-        })
-        .collect::<Vec<_>>();
-    let n_tasks = dag.nodes.iter().filter(|n| matches!(n.target, NodeTarget::Task(_))).count();
-    let mut annotations =
-        BTreeMap::from([("pressplay.dev/role".to_owned(), if is_root { "orchestrator" } else { "part" }.to_owned())]);
-    annotations.insert("pressplay.dev/tasks".to_owned(), n_tasks.to_string());
-    DagCtx {
-        name: dag.name.to_string(),
+/// Context of `workflows/orchestrator.yaml.j2`.
+pub fn orchestrator(plan: &Plan, names: &Names) -> OrchestratorCtx {
+    let annotations = BTreeMap::from([
+        ("pressplay.dev/role".to_owned(), "orchestrator".to_owned()),
+        ("pressplay.dev/tasks".to_owned(), plan.tasks.len().to_string()),
+    ]);
+    OrchestratorCtx {
+        name: names.orchestrator.to_string(),
         namespace: plan.project.namespace.clone(),
-        labels: common_labels(plan, if is_root { "orchestrator" } else { "part" }),
+        labels: common_labels(plan, "orchestrator"),
         annotations,
-        root: is_root.then(|| RootCtx {
-            service_account: names.orchestrator_account.to_string(),
-            workflow_labels: common_labels(plan, "run"),
-            mutex: names.run_mutex.to_string(),
-            ttl_after_success_seconds: plan.defaults.ttl_after_success_seconds,
-            ttl_after_failure_seconds: plan.defaults.ttl_after_failure_seconds,
-            stop_kinds: cleanup_kinds(plan).map(|k| serde_json::to_string(&k).expect("strings")).unwrap_or_default(),
-            stages: names.stages.to_string(),
-        }),
-        nodes,
+        service_account: names.orchestrator_account.to_string(),
+        workflow_labels: common_labels(plan, "run"),
+        mutex: names.run_mutex.to_string(),
+        ttl_after_success_seconds: plan.defaults.ttl_after_success_seconds,
+        ttl_after_failure_seconds: plan.defaults.ttl_after_failure_seconds,
+        stages: names.stages.to_string(),
+        dispatch: DISPATCH_TEMPLATE,
+        wait_template: END_WAIT_TEMPLATE,
+        recheck: END_RECHECK,
+        rounds: END_ROUNDS,
+        noop: plan.tasks.is_empty().then_some(crate::plan::NOOP_NODE),
+    }
+}
+
+/// One task's record in a graph ConfigMap: what the dispatcher needs to start its Workflow.
+#[derive(Debug, Serialize)]
+pub struct TaskRecord {
+    /// Task number (digits).
+    pub number: String,
+    /// Numbers of the tasks it waits for (their merge).
+    pub deps: Vec<String>,
+    /// The chain template the task Workflow starts at.
+    pub entrypoint: String,
+    /// The task Workflow's arguments.
+    pub parameters: Vec<ParamCtx>,
+}
+
+/// The record of `plan.tasks[index]`.
+pub fn task_record(plan: &Plan, names: &Names, index: usize) -> TaskRecord {
+    let task = &plan.tasks[index];
+    let values = [
+        task.number.to_string(),
+        task.id.to_string(),
+        task.node.to_string(),
+        names.brief_map(task.brief_map).to_string(),
+    ];
+    let mut parameters: Vec<ParamCtx> =
+        TASK_PARAMS.iter().zip(values).map(|(name, value)| ParamCtx { name, value }).collect();
+    if let Some(requirements) = task.requirements.as_ref().filter(|_| task.kind == Kind::Code) {
+        parameters.push(ParamCtx { name: REQUIREMENTS_PARAM, value: requirements.clone() });
+    }
+    if let Some(probes) = &task.probes {
+        parameters.push(ParamCtx { name: "probes", value: probes.clone() });
+    }
+    // The dispatcher starts only tasks that are not merged; the gate reads the state again.
+    parameters.push(ParamCtx { name: "merged", value: "pending".to_owned() });
+    TaskRecord {
+        number: task.number.to_string(),
+        deps: task.dependencies.iter().map(|&d| plan.tasks[d].number.to_string()).collect(),
+        entrypoint: plan.chains[task.chain].name.to_string(),
+        parameters,
     }
 }

@@ -14,8 +14,8 @@ static EMBEDDED: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
 
 /// Template ids. A unit test loads every one.
 pub const STAGES: &str = "workflows/stages.yaml.j2";
-/// The orchestrator and every part DAG.
-pub const DAG: &str = "workflows/dag.yaml.j2";
+/// The orchestrator: the run, which dispatches the task Workflows.
+pub const ORCHESTRATOR: &str = "workflows/orchestrator.yaml.j2";
 /// The Workflow that presses play.
 pub const RUN: &str = "workflows/run.yaml.j2";
 /// The limits ConfigMap.
@@ -42,7 +42,7 @@ pub const TOKEN_SECRET: &str = "common/token-secret.yaml.j2";
 pub const ALL: [&str; 13] = [
     TOKEN_SECRET,
     STAGES,
-    DAG,
+    ORCHESTRATOR,
     RUN,
     CONFIG_MAP,
     SERVICE_ACCOUNT,
@@ -123,6 +123,14 @@ fn block_map(entries: Value, indent: usize) -> Result<Value, minijinja::Error> {
         let value = entries.get_item(&key)?;
         let key = key.as_str().unwrap_or_default();
         let value = value.as_str().unwrap_or_default();
+        // A key YAML would read as anything but a string (`1`, `on`, `null`) is quoted.
+        let plain = key.starts_with(|c: char| c.is_ascii_alphabetic())
+            && key.chars().all(|c| c.is_ascii_alphanumeric() || "._/-".contains(c))
+            && !matches!(
+                key.to_ascii_lowercase().as_str(),
+                "y" | "n" | "yes" | "no" | "on" | "off" | "true" | "false" | "null"
+            );
+        let key = if plain { key.to_owned() } else { serde_json::to_string(key).expect("strings serialise") };
         lines.push(format!(
             "{}{key}: {}",
             " ".repeat(indent),
@@ -161,9 +169,9 @@ mod tests {
     fn block_map_quotes_values() {
         let (mut env, _) = environment(None).unwrap();
         env.add_template("t.yaml.j2", "m:\n[[ m|block_map(2) ]]\nx: 1\n").unwrap();
-        let m = std::collections::BTreeMap::from([("a", "on"), ("b/c", "x\"y")]);
+        let m = std::collections::BTreeMap::from([("a", "on"), ("b/c", "x\"y"), ("12", "b"), ("on", "c")]);
         let out = env.get_template("t.yaml.j2").unwrap().render(minijinja::context! { m => m }).unwrap();
-        assert_eq!(out, "m:\n  a: \"on\"\n  b/c: \"x\\\"y\"\nx: 1\n");
+        assert_eq!(out, "m:\n  \"12\": \"b\"\n  a: \"on\"\n  b/c: \"x\\\"y\"\n  \"on\": \"c\"\nx: 1\n");
     }
 
     #[test]

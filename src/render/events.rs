@@ -449,6 +449,16 @@ pub fn sensors(plan: &Plan, names: &Names, events: &Events) -> Vec<(String, Valu
     let selector = format!(
         "templateName={GATE_WAIT_TEMPLATE},inputs.parameters.gate.value=merged,inputs.parameters.task-number.value={number}"
     );
+    // Each task runs in its own Workflow `<project>-task-<number>`: the URL names it, completed
+    // from the same digits the selector carries (a trigger-level parameter rewrites `http.url`).
+    let resume = |task: &str| {
+        format!(
+            "{}/api/v1/workflows/{}/{}{task}/resume",
+            plan.access.argo_server,
+            project.namespace,
+            names.task_workflow_prefix()
+        )
+    };
     out.push(sensor(
         "merge-wake",
         vec![dependency("closed", closed, Vec::new())],
@@ -456,7 +466,8 @@ pub fn sensors(plan: &Plan, names: &Names, events: &Events) -> Vec<(String, Valu
             "name": "wake-merge-wait",
             "conditions": "closed",
             "kind": "http",
-            "url": format!("{}/api/v1/workflows/{}/{}/resume", plan.access.argo_server, project.namespace, names.run),
+            "url": resume("0"),
+            "trigger_parameters": [param("closed", ("dataTemplate", &resume(&number)), "http.url", "overwrite")],
             "auth_secret": names.of("waker").to_string(),
             "ca_secret": names.of("argo-server-ca").to_string(),
             "payload": [param("closed", ("dataTemplate", &selector), "nodeFieldSelector", "overwrite")],

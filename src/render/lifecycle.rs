@@ -56,10 +56,16 @@ pub const MAX_NAMED_STATES: usize = 1000;
 const COMMON_PY: &str = include_str!("lifecycle/common.py");
 const RECONCILE_PY: &str = include_str!("lifecycle/reconcile.py");
 const PRESS_PY: &str = include_str!("lifecycle/press.py");
+const DISPATCH_PY: &str = include_str!("lifecycle/dispatch.py");
 
 /// The reconcile script as it is rendered (without the template's indentation).
 pub fn reconcile_script() -> String {
     format!("{COMMON_PY}{RECONCILE_PY}")
+}
+
+/// The dispatch script as it is rendered (without the template's indentation).
+pub fn dispatch_script() -> String {
+    format!("{COMMON_PY}{DISPATCH_PY}")
 }
 
 /// The press script as it is rendered (without the template's indentation).
@@ -92,8 +98,8 @@ fn task_results() -> Rule {
 
 /// The rules of the reconcile's ServiceAccount: list ConfigMaps (RBAC cannot narrow a list by
 /// name), create them (nor a create), patch only the state ConfigMaps of this backlog's tasks
-/// (up to [`MAX_NAMED_STATES`] tasks). Wake-ups go through Argo Server with the waker's token,
-/// so it needs nothing on Workflows.
+/// (up to [`MAX_NAMED_STATES`] tasks), and list the task Workflows; wake-ups go through Argo
+/// Server with the waker's token.
 pub fn reconcile_rules(plan: &Plan, names: &Names) -> Vec<Rule> {
     let mut states: Vec<String> = if plan.tasks.len() <= MAX_NAMED_STATES {
         plan.tasks.iter().map(|t| format!("{}{}", names.state_prefix(), t.number)).collect()
@@ -106,8 +112,43 @@ pub fn reconcile_rules(plan: &Plan, names: &Names) -> Vec<Rule> {
         rule("", &["configmaps"], &["list"], Vec::new()),
         rule("", &["configmaps"], &["create"], Vec::new()),
         rule("", &["configmaps"], &["patch"], states),
+        // The task Workflows it wakes (through Argo Server, as the waker).
+        rule("argoproj.io", &["workflows"], &["list"], Vec::new()),
         task_results(),
     ]
+}
+
+/// Context of the `dispatch` template in `workflows/stages.yaml.j2` (under `dispatch`).
+pub fn dispatch(plan: &Plan, names: &Names) -> Value {
+    let project = &plan.project;
+    let pairs = [
+        ("PROJECT", project.name.clone()),
+        ("NAMESPACE", project.namespace.clone()),
+        ("RUN", names.run.to_string()),
+        ("STAGES", names.stages.to_string()),
+        ("STATE_PREFIX", names.state_prefix()),
+        ("TASK_PREFIX", names.task_workflow_prefix()),
+        ("MAX_OPEN", plan.defaults.max_open_tasks.to_string()),
+        ("GRAPH_DIR", "/graph".to_owned()),
+        ("GRAPH_MAPS", plan.graph_maps.len().to_string()),
+        ("END_TEMPLATE", crate::render::context::END_WAIT_TEMPLATE.to_owned()),
+        ("ARGO_SERVER", plan.access.argo_server.clone()),
+        ("KUBE_API", "https://kubernetes.default.svc".to_owned()),
+        ("SECRETS_DIR", "/secrets".to_owned()),
+    ];
+    let graph_maps: Vec<String> = (0..plan.graph_maps.len()).map(|k| names.graph_map(k).to_string()).collect();
+    map([
+        ("template", Value::from(crate::render::context::DISPATCH_TEMPLATE)),
+        ("service_account", Value::from(names.of("dispatch").as_str())),
+        ("mutex", Value::from(names.of("dispatch").as_str())),
+        ("max_open", Value::from(plan.defaults.max_open_tasks)),
+        ("graph_maps", ser(graph_maps)),
+        ("waker_secret", Value::from(names.of("waker").as_str())),
+        ("ca_secret", Value::from(names.of("argo-server-ca").as_str())),
+        ("image", Value::from(IMAGE)),
+        ("env", env(&pairs)),
+        ("source", block(&dispatch_script(), 10)),
+    ])
 }
 
 /// The rules of the press's ServiceAccount: read and delete the run (by its name), create
@@ -192,7 +233,7 @@ pub fn reconcile(plan: &Plan, names: &Names) -> Value {
         ("REPOSITORY", project.repository_slug.clone()),
         ("BASE_BRANCH", project.base_branch.clone()),
         ("STATE_PREFIX", names.state_prefix()),
-        ("RUN", names.run.to_string()),
+        ("TASK_PREFIX", names.task_workflow_prefix()),
         ("GATE_TEMPLATE", GATE_WAIT_TEMPLATE.to_owned()),
         ("GITHUB_API", github_api(plan)),
         ("GITHUB_PAGES", GITHUB_PAGES.to_string()),
@@ -214,6 +255,17 @@ pub fn reconcile(plan: &Plan, names: &Names) -> Value {
         ("image", Value::from(IMAGE)),
         ("env", env(&pairs)),
         ("source", block(&reconcile_script(), 12)),
+        (
+            "dispatch",
+            if plan.tasks.is_empty() {
+                Value::from(false)
+            } else {
+                map([
+                    ("stages", Value::from(names.stages.as_str())),
+                    ("template", Value::from(crate::render::context::DISPATCH_TEMPLATE)),
+                ])
+            },
+        ),
     ])
 }
 
@@ -316,7 +368,7 @@ mod tests {
 
     #[test]
     fn scripts_hold_no_argo_tag_and_no_template_delimiters() {
-        for script in [reconcile_script(), press_script()] {
+        for script in [reconcile_script(), press_script(), dispatch_script()] {
             assert!(!script.contains("{{"), "Argo would substitute in the script");
             for delimiter in ["[[", "[%", "[#"] {
                 assert!(!script.contains(delimiter), "{delimiter}");

@@ -130,6 +130,20 @@ pub fn render(
             ],
         ));
     }
+    if !plan.tasks.is_empty() {
+        // The dispatcher reads the run and the task Workflows and creates task Workflows (RBAC
+        // cannot narrow a create by name); it lists the task state ConfigMaps. It wakes the run
+        // through Argo Server with the waker's token.
+        accounts.push((
+            names.of("dispatch").to_string(),
+            "dispatch",
+            vec![
+                rule("argoproj.io", &["workflows"], &["get", "list", "create"]),
+                rule("", &["configmaps"], &["list"]),
+                task_results(),
+            ],
+        ));
+    }
     if context::reconciles(plan) {
         // The Argo Server acts as this account when the merge Sensor or the reconcile wakes a gate.
         accounts.push((
@@ -234,31 +248,36 @@ pub fn render(
 
     // Limits.
     let data = BTreeMap::from([(context::AGENTS_SEMAPHORE_KEY.to_owned(), plan.defaults.concurrency.to_string())]);
-    docs.push(doc(
-        env::CONFIG_MAP,
-        "ConfigMap",
-        names.limits.to_string(),
-        true,
-        ser(BTreeMap::from([
-            ("name", Value::from(names.limits.as_str())),
-            ("namespace", Value::from(namespace)),
-            ("labels", ser(common_labels(plan, "limits"))),
-            ("data", ser(&data)),
-        ])),
-    )?);
+    docs.push(config_map(&doc, plan, names.limits.as_str(), "limits", &data)?);
 
-    // Workflow templates.
-    docs.push(doc(
-        env::STAGES,
-        "WorkflowTemplate",
-        names.stages.to_string(),
-        true,
-        ser(context::stages(plan, &names)),
-    )?);
-    for index in 0..plan.dags.len() {
-        let ctx = context::dag(plan, &names, index);
-        docs.push(doc(env::DAG, "WorkflowTemplate", ctx.name.clone(), true, ser(&ctx))?);
+    // The task graph the dispatcher reads, and the briefs the agents read: packed ConfigMaps,
+    // so that task text never passes through Argo's parameters.
+    for (index, members) in plan.graph_maps.iter().enumerate() {
+        let records: Vec<context::TaskRecord> =
+            members.iter().map(|&t| context::task_record(plan, &names, t)).collect();
+        let data = BTreeMap::from([("tasks.json", serde_json::to_string(&records).expect("records serialise"))]);
+        docs.push(config_map(&doc, plan, names.graph_map(index).as_str(), "graph", &data)?);
     }
+    for (index, members) in plan.brief_maps.iter().enumerate() {
+        let data: BTreeMap<String, &str> =
+            members.iter().map(|&t| (plan.tasks[t].number.to_string(), plan.tasks[t].brief.as_str())).collect();
+        docs.push(config_map(&doc, plan, names.brief_map(index).as_str(), "briefs", &data)?);
+    }
+
+    // Workflow templates: the stages (and the dispatcher) every task Workflow starts from, and
+    // the run.
+    let mut stages = ser(context::stages(plan, &names));
+    if !plan.tasks.is_empty() {
+        stages = minijinja::context! { dispatch => lifecycle::dispatch(plan, &names), ..stages };
+    }
+    docs.push(doc(env::STAGES, "WorkflowTemplate", names.stages.to_string(), true, stages)?);
+    docs.push(doc(
+        env::ORCHESTRATOR,
+        "WorkflowTemplate",
+        names.orchestrator.to_string(),
+        true,
+        ser(context::orchestrator(plan, &names)),
+    )?);
 
     // The GitHub App credentials, which the reconcile reads with events on or off.
     if context::reconciles(plan) {
@@ -307,6 +326,28 @@ pub fn render(
         ])),
     )?);
     Ok(docs)
+}
+
+/// A ConfigMap document of the tree.
+fn config_map<K: serde::Serialize + Ord, V: serde::Serialize>(
+    doc: &dyn Fn(&'static str, &'static str, String, bool, Value) -> Result<Document, RenderError>,
+    plan: &Plan,
+    name: &str,
+    component: &str,
+    data: &BTreeMap<K, V>,
+) -> Result<Document, RenderError> {
+    doc(
+        env::CONFIG_MAP,
+        "ConfigMap",
+        name.to_owned(),
+        true,
+        ser(BTreeMap::from([
+            ("name", Value::from(name)),
+            ("namespace", Value::from(plan.project.namespace.as_str())),
+            ("labels", ser(common_labels(plan, component))),
+            ("data", ser(data)),
+        ])),
+    )
 }
 
 fn ser<T: serde::Serialize>(value: T) -> Value {

@@ -140,6 +140,8 @@ pub struct Defaults {
     pub ttl_after_failure_seconds: u64,
     /// Times a failed acceptance goes back to remediation before the task fails.
     pub max_remediations: u32,
+    /// Task Workflows open at once, at most.
+    pub max_open_tasks: u32,
     /// `wait`, `merge` or `auto-merge`.
     pub merge: String,
     /// Seconds between the merge agent's checks of the pull request.

@@ -218,8 +218,11 @@ pub struct RawDefaults {
     /// gates again before the task fails. Default: 2.
     #[schemars(with = "Option<u32>", range(max = 10))]
     pub max_remediations: Option<Spanned<u32>>,
-    /// Who merges a task's pull request: `wait` (a person; the task waits for the merge when
-    /// events are on), `merge` (the merge agent merges once reviews and checks allow) or
+    /// How many task Workflows may be open at once (working, or waiting for their merge): the
+    /// dispatcher starts no more. Default: 100.
+    #[schemars(with = "Option<u32>", range(min = 1, max = 10000))]
+    pub max_open_tasks: Option<Spanned<u32>>,
+    /// Who merges a task's pull request: `wait` (a person), `merge` (the merge agent merges once reviews and checks allow) or
     /// `auto-merge` (the merge agent enables GitHub's auto-merge). Default: `wait`.
     #[schemars(with = "Option<String>")]
     pub merge: Option<Spanned<String>>,

@@ -339,6 +339,7 @@ impl Checker<'_> {
                 3 * 86_400,
             ),
             max_remediations: self.bounded("defaults.maxRemediations", raw.max_remediations.as_ref(), 0..=10, 2),
+            max_open_tasks: self.bounded("defaults.maxOpenTasks", raw.max_open_tasks.as_ref(), 1..=10_000, 100),
             merge_poll_seconds: self.duration("defaults.mergePollInterval", raw.merge_poll_interval.as_ref(), 300),
             merge_stage: merges,
             merge: self.one_of(

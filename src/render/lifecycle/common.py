@@ -106,3 +106,54 @@ class Kube:
     def call(self, method, path, body=None, content_type="application/json"):
         headers = {"Authorization": "Bearer " + self.token}
         return http(method, self.base + path, headers, body, self.cafile, content_type)
+
+    def list(self, path, selector, what):
+        """Every item of a collection (`path` without a query) whose labels match `selector`,
+        page by page; None (and a problem) when a page cannot be read."""
+        items, token = [], ""
+        while True:
+            query = {"labelSelector": selector, "limit": "100"}
+            if token:
+                query["continue"] = token
+            status, body = self.call("GET", path + "?" + urllib.parse.urlencode(query))
+            if status != 200 or not isinstance(body, dict):
+                problem("listing " + what + " failed (HTTP " + str(status) + ")")
+                return None
+            items.extend(item for item in body.get("items") or [] if isinstance(item, dict))
+            token = (body.get("metadata") or {}).get("continue") or ""
+            if not token:
+                return items
+
+
+class Argo:
+    """The Argo Server as the waker account (its token mounted from the waker Secret: key
+    `authorization`, the whole header value, or `token`, the bare token); `ready` is False when
+    no server is configured or no token is mounted."""
+
+    def __init__(self):
+        secrets = ENV.get("SECRETS_DIR", "/secrets")
+        self.base = ENV.get("ARGO_SERVER", "").rstrip("/")
+        authorization = read(secrets + "/waker/authorization")
+        if not authorization:
+            token = read(secrets + "/waker/token")
+            authorization = "Bearer " + token if token else None
+        self.headers = {"Authorization": authorization} if authorization else {}
+        cafile = secrets + "/argo-server-ca/ca.crt"
+        self.cafile = cafile if os.path.exists(cafile) else None
+        self.ready = bool(self.base and authorization)
+
+    def call(self, method, path, body=None):
+        return http(method, self.base + path, self.headers, body, self.cafile)
+
+    def resume(self, namespace, workflow, selector):
+        """Resumes the suspended nodes of a Workflow that match a node field selector: True when
+        some were resumed, False when none was suspended (it moved on, or does not wait yet, or
+        the Workflow is gone), None (and a problem) when the Argo Server refused."""
+        path = "/api/v1/workflows/" + namespace + "/" + workflow + "/resume"
+        status, body = self.call("PUT", path, {"nodeFieldSelector": selector})
+        if status == 200:
+            return True
+        if status == 404 or (status == 500 and "no suspend nodes" in json.dumps(body)):
+            return False
+        problem(workflow + ": resume failed (HTTP " + str(status) + ")")
+        return None

@@ -6,7 +6,8 @@
 #    task/<n>-<anything>, head repository = this repository, base = the base branch) and writes
 #    merged="true" for a task with a merged one, merged="closed" for a task whose pull requests
 #    are all closed without merging, when the state does not say so yet.
-# 3. Wakes the gate-wait node of every waiting task whose state is final.
+# 3. Wakes the gate-wait node of every Running task Workflow <project>-task-<n> whose state is
+#    final (listed by its labels; resumed through Argo Server as the waker).
 # Each half runs even when the other cannot (a missing Secret skips only its half).
 
 PROJECT = ENV["PROJECT"]
@@ -14,10 +15,9 @@ NAMESPACE = ENV["NAMESPACE"]
 REPOSITORY = ENV["REPOSITORY"]
 BASE_BRANCH = ENV["BASE_BRANCH"]
 STATE_PREFIX = ENV["STATE_PREFIX"]
-RUN = ENV["RUN"]
+TASK_PREFIX = ENV.get("TASK_PREFIX") or PROJECT + "-task-"
 GATE_TEMPLATE = ENV["GATE_TEMPLATE"]
 GITHUB_API = ENV["GITHUB_API"].rstrip("/")
-ARGO_SERVER = ENV.get("ARGO_SERVER", "").rstrip("/")
 PAGES = int(ENV.get("GITHUB_PAGES", "10"))
 SECRETS = ENV.get("SECRETS_DIR", "/secrets")
 BRANCH = re.compile(r"task/(0|[1-9][0-9]{0,15})(?:-.*)?", re.DOTALL)
@@ -163,26 +163,19 @@ def facts_from_github():
 
 def states(kube):
     """task number -> (merged value or None, resourceVersion) of every state ConfigMap."""
-    found, token = {}, ""
-    while True:
-        query = {"labelSelector": "workflows.argoproj.io/configmap-type=Parameter", "limit": "500"}
-        if token:
-            query["continue"] = token
-        path = "/api/v1/namespaces/" + NAMESPACE + "/configmaps?" + urllib.parse.urlencode(query)
-        status, body = kube.call("GET", path)
-        if status != 200 or not isinstance(body, dict):
-            problem("listing ConfigMaps failed (HTTP " + str(status) + ")")
-            return None
-        for item in body.get("items") or []:
-            meta = item.get("metadata") or {}
-            name = meta.get("name") or ""
-            task = canonical(name[len(STATE_PREFIX):]) if name.startswith(STATE_PREFIX) else None
-            if task:
-                data = item.get("data") or {}
-                found[task] = (data.get("merged"), meta.get("resourceVersion"))
-        token = (body.get("metadata") or {}).get("continue") or ""
-        if not token:
-            return found
+    path = "/api/v1/namespaces/" + NAMESPACE + "/configmaps"
+    items = kube.list(path, "workflows.argoproj.io/configmap-type=Parameter", "ConfigMaps")
+    if items is None:
+        return None
+    found = {}
+    for item in items:
+        meta = item.get("metadata") or {}
+        name = meta.get("name") or ""
+        task = canonical(name[len(STATE_PREFIX):]) if name.startswith(STATE_PREFIX) else None
+        if task:
+            data = item.get("data") if isinstance(item.get("data"), dict) else {}
+            found[task] = (data.get("merged"), meta.get("resourceVersion"))
+    return found
 
 
 def record(kube, task, fact, current):
@@ -226,8 +219,8 @@ def record(kube, task, fact, current):
 
 
 def waiting_tasks(status):
-    """Task numbers of the run's suspended gate-wait nodes on the merged gate, or None when the
-    node status is not in the answer."""
+    """Task numbers of a Workflow's suspended gate-wait nodes on the merged gate, or None when
+    the node status is not in the answer (offloaded)."""
     nodes = status.get("nodes")
     if not isinstance(nodes, dict):
         return None
@@ -246,43 +239,36 @@ def waiting_tasks(status):
     return tasks
 
 
-def wake(final):
-    """Resumes the gate-wait node of every final task that waits (all final tasks when the node
-    status cannot be read)."""
-    authorization = read(SECRETS + "/waker/authorization")
-    if not ARGO_SERVER or not authorization:
+def wake(kube, final):
+    """Resumes the merged gate of every Running task Workflow whose task's state is final and
+    whose gate-wait node waits (or whose node status is offloaded)."""
+    argo = Argo()
+    if not argo.ready:
         log("no waker token mounted: no wake-ups (waiting tasks still see their state at their next re-check)")
         return
-    cafile = SECRETS + "/argo-server-ca/ca.crt"
-    cafile = cafile if os.path.exists(cafile) else None
-    headers = {"Authorization": authorization}
-    base = ARGO_SERVER + "/api/v1/workflows/" + NAMESPACE + "/" + RUN
-    status, run = http("GET", base, headers, cafile=cafile)
-    if status == 404:
-        log("no run " + RUN + ": nothing to wake")
+    path = "/apis/argoproj.io/v1alpha1/namespaces/" + NAMESPACE + "/workflows"
+    selector = "pressplay.dev/project=" + PROJECT + ",pressplay.dev/component=task"
+    workflows = kube.list(path, selector, "task Workflows")
+    if workflows is None:
         return
-    if status != 200 or not isinstance(run, dict):
-        problem("Argo Server did not return the run (HTTP " + str(status) + ")")
-        return
-    phase = (run.get("status") or {}).get("phase")
-    if phase != "Running":
-        log("run " + RUN + " is " + str(phase or "Pending") + ": nothing to wake")
-        return
-    waiting = waiting_tasks(run.get("status") or {})
-    targets = sorted(final if waiting is None else set(final) & waiting, key=int)
+    targets = set()
+    for workflow in workflows:
+        name = (workflow.get("metadata") or {}).get("name") or ""
+        task = canonical(name[len(TASK_PREFIX):]) if name.startswith(TASK_PREFIX) else None
+        status = workflow.get("status") if isinstance(workflow.get("status"), dict) else {}
+        if not task or task not in final or status.get("phase") != "Running":
+            continue
+        waiting = waiting_tasks(status)
+        if waiting is None or task in waiting:
+            targets.add(task)
     woken = 0
-    for task in targets:
-        selector = (
+    for task in sorted(targets, key=int):
+        node = (
             "templateName=" + GATE_TEMPLATE + ",inputs.parameters.gate.value=merged,"
             "inputs.parameters.task-number.value=" + task
         )
-        status, body = http("PUT", base + "/resume", headers, {"nodeFieldSelector": selector}, cafile)
-        if status == 200:
+        if argo.resume(NAMESPACE, TASK_PREFIX + task, node):
             woken += 1
-        elif status == 500 and "no suspend nodes matching" in json.dumps(body):
-            pass  # it moved on meanwhile, or was not waiting yet
-        else:
-            problem("task " + task + ": resume failed (HTTP " + str(status) + ")")
     log("woke " + str(woken) + " of " + str(len(targets)) + " waiting task(s) whose state is final")
 
 
@@ -301,7 +287,7 @@ def main():
                 written += 1
                 current[task] = (fact[0], None)
     final = {task for task, (state, _) in (current or {}).items() if state in FINAL}
-    wake(final)
+    wake(kube, final)
     finish("recorded " + str(written) + " state(s); " + str(len(final)) + " task(s) final")
 
 
