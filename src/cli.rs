@@ -568,6 +568,18 @@ fn summary(plan: &Plan) -> String {
         plural(plan.graph_maps.len(), "ConfigMap"),
         plural(plan.brief_maps.len(), "ConfigMap"),
     ));
+    match crate::measure_run(plan) {
+        Ok(Some(figures)) => out.push_str(&format!(
+            "largest run object: {:.1} KiB, a task Workflow ({} nodes, one remediation, a month waiting for its merge; \
+             the same at any backlog size); the run: {:.1} KiB after a {}-day wait (limit: 1024 KiB)\n",
+            figures.largest_task as f64 / 1024.0,
+            figures.largest_task_nodes,
+            figures.run as f64 / 1024.0,
+            figures.days,
+        )),
+        Ok(None) => {}
+        Err(message) => out.push_str(&format!("largest run object: not measured ({message})\n")),
+    }
     if !stats.not_scheduled.is_empty() {
         let mut by_reason: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
         for skipped in &stats.not_scheduled {

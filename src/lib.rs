@@ -116,3 +116,78 @@ pub fn generate(input: &Path, display_name: &str, options: &Options) -> Result<G
     let files = output::tree(&documents, display_name);
     Ok(Generated { planned, documents, files })
 }
+
+/// What the largest objects of a run weigh, measured by running a sample of the rendered tree
+/// under [`model`]: one task of each chain (the one with the most parameters), each going
+/// through one remediation when its chain has acceptance, and the run waiting `days` days.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunFigures {
+    /// The largest task Workflow's status at its end (bytes, as the controller writes it).
+    pub largest_task: usize,
+    /// Its name (`<project>-task-<number>`).
+    pub largest_task_name: String,
+    /// The largest task Workflow's node count.
+    pub largest_task_nodes: usize,
+    /// The run's status at its end, after `days` days of waiting.
+    pub run: usize,
+    /// Days the sampled run waited.
+    pub days: u64,
+}
+
+/// Measures [`RunFigures`] for a plan. A backlog without tasks has nothing to measure.
+pub fn measure_run(plan: &Plan) -> Result<Option<RunFigures>, String> {
+    if plan.tasks.is_empty() {
+        return Ok(None);
+    }
+    // One task per chain: the one whose record carries the most (requirements, probes).
+    let weight = |t: &plan::PlannedTask| {
+        t.requirements.as_ref().map_or(0, String::len) + t.probes.as_ref().map_or(0, String::len)
+    };
+    let mut chosen: BTreeMap<usize, usize> = BTreeMap::new();
+    for (index, task) in plan.tasks.iter().enumerate() {
+        let best = chosen.entry(task.chain).or_insert(index);
+        if weight(task) > weight(&plan.tasks[*best]) {
+            *best = index;
+        }
+    }
+    let mut sample = plan.clone();
+    sample.tasks = chosen
+        .values()
+        .map(|&i| plan::PlannedTask { dependencies: Vec::new(), brief_map: 0, ..plan.tasks[i].clone() })
+        .collect();
+    sample.graph_maps = vec![(0..sample.tasks.len()).collect()];
+    sample.brief_maps = vec![(0..sample.tasks.len()).collect()];
+    let (env, origin) = render::env::environment(None)?;
+    let documents = render::render(&sample, &env, origin, "sample").map_err(|e| e.to_string())?;
+    let files = output::tree(&documents, "sample");
+    // Each task waits a month for its merge, so the run waits as long.
+    let days = 30;
+    let failures = sample
+        .tasks
+        .iter()
+        .filter(|t| sample.chains[t.chain].stages.contains(&spec::StageName::Acceptance))
+        .map(|t| (u64::try_from(t.number).unwrap_or(0), "acceptance".to_owned(), Some(0)))
+        .collect();
+    let scenario = model::sim::Scenario {
+        merge: model::sim::Merge::AfterWait(days * 86_400 - 7_200),
+        failures,
+        horizon: (days + 10) * 86_400,
+        ..model::sim::Scenario::default()
+    };
+    let outcome = model::sim::run(&files, &scenario, &model::dispatch)?;
+    let prefix = format!("{}-task-", plan.project.name);
+    let largest = outcome
+        .workflows
+        .iter()
+        .filter(|w| w.name.starts_with(&prefix))
+        .max_by_key(|w| (w.status_bytes, std::cmp::Reverse(w.name.clone())))
+        .ok_or("no task Workflow ran")?;
+    let run = outcome.workflow(&format!("{}-play", plan.project.name)).ok_or("the run did not start")?;
+    Ok(Some(RunFigures {
+        largest_task: largest.status_bytes,
+        largest_task_name: largest.name.clone(),
+        largest_task_nodes: largest.nodes,
+        run: run.status_bytes,
+        days,
+    }))
+}

@@ -17,6 +17,7 @@ mod payloads;
 mod profiles;
 mod props;
 mod runtime;
+mod scale;
 mod shared;
 mod taskmaster;
 mod write;

@@ -15,7 +15,7 @@
 //!
 //! Simplified: no resourceVersion conflicts, no admission, one namespace per object as written.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::{Map, Value};
 
@@ -58,6 +58,10 @@ pub struct Store {
     changes: Vec<Change>,
     /// The largest object seen, in bytes of JSON, and its key.
     pub largest: (usize, Option<Key>),
+    /// Counts every change; [`Store::stamp`].
+    stamp: u64,
+    /// The stamp of the last change of each key ever changed.
+    stamps: HashMap<Key, u64>,
 }
 
 /// Kinds the model knows without a CRD.
@@ -100,7 +104,11 @@ impl Store {
     /// Removes a CRD's kind (and every object of it).
     pub fn uninstall(&mut self, kind: &str) {
         self.installed.remove(kind);
-        self.objects.retain(|key, _| key.kind != kind);
+        let gone: Vec<Key> = self.objects.keys().filter(|key| key.kind == kind).cloned().collect();
+        for key in &gone {
+            self.objects.remove(key);
+            self.touch(key);
+        }
     }
 
     /// Whether objects of `kind` can exist.
@@ -123,7 +131,9 @@ impl Store {
 
     /// Every object of a kind in a namespace, in name order.
     pub fn list(&self, kind: &str, namespace: &str) -> impl Iterator<Item = (&Key, &Value)> {
-        self.objects.iter().filter(move |(k, _)| k.kind == kind && k.namespace == namespace)
+        // Keys order by kind, namespace, name: the objects of one kind and namespace are a range.
+        let first = Key { kind: kind.to_string(), namespace: namespace.to_string(), name: String::new() };
+        self.objects.range(first..).take_while(move |(k, _)| k.kind == kind && k.namespace == namespace)
     }
 
     /// Every object, in key order.
@@ -134,6 +144,26 @@ impl Store {
     /// Changes since the last call.
     pub fn drain(&mut self) -> Vec<Change> {
         std::mem::take(&mut self.changes)
+    }
+
+    /// A counter of changes: it grows with every create, update and delete.
+    pub fn stamp(&self) -> u64 {
+        self.stamp
+    }
+
+    /// Whether the object `key` was created, changed or deleted after [`Store::stamp`] said `stamp`.
+    pub fn changed_since(&self, key: &Key, stamp: u64) -> bool {
+        self.stamps.get(key).is_some_and(|s| *s > stamp)
+    }
+
+    fn touch(&mut self, key: &Key) {
+        self.stamp += 1;
+        match self.stamps.get_mut(key) {
+            Some(s) => *s = self.stamp,
+            None => {
+                self.stamps.insert(key.clone(), self.stamp);
+            }
+        }
     }
 
     fn note_size(&mut self, key: &Key) {
@@ -169,6 +199,7 @@ impl Store {
         let mixed = (self.uids.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as u32;
         metadata.insert("uid".into(), Value::String(format!("{mixed:08x}-0000-4000-8000-{:012x}", self.uids)));
         self.objects.insert(key.clone(), object);
+        self.touch(&key);
         self.note_size(&key);
         self.changes.push(Change::Created(key.clone()));
         Ok(key)
@@ -181,6 +212,7 @@ impl Store {
         match self.objects.get_mut(&key) {
             Some(object) => {
                 merge(object, patch);
+                self.touch(&key);
                 self.note_size(&key);
                 self.changes.push(Change::Updated(key.clone()));
                 Ok(key)
@@ -199,6 +231,7 @@ impl Store {
     pub fn set(&mut self, key: &Key, pointer: &str, value: Value) -> Result<(), String> {
         let object = self.objects.get_mut(key).ok_or_else(|| format!("{key} not found"))?;
         set_pointer(object, pointer, value);
+        self.touch(key);
         self.changes.push(Change::Updated(key.clone()));
         self.note_size(key);
         Ok(())
@@ -207,6 +240,7 @@ impl Store {
     /// Deletes an object and, as the garbage collector does, everything it owns.
     pub fn delete(&mut self, key: &Key) -> Result<(), String> {
         let object = self.objects.remove(key).ok_or_else(|| format!("{} \"{}\" not found", key.kind, key.name))?;
+        self.touch(key);
         self.changes.push(Change::Deleted(key.clone()));
         if let Some(uid) = object.pointer("/metadata/uid").and_then(Value::as_str) {
             let owned: Vec<Key> = self

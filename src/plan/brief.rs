@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::spec::Task;
 
-/// What the agent decodes from `TASK_BRIEF_B64`. Field names are part of the agent contract.
+/// What the agent decodes from its brief (the ConfigMap and key its CodeRun names). Field names are part of the agent contract.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Brief<'a> {

@@ -25,9 +25,12 @@ pub const LABEL_PR: &str = "pressplay.dev/pr";
 /// The suspend template a merge wake-up targets.
 pub const GATE_WAIT_TEMPLATE: &str = "gate-wait";
 /// A merge gate reads its state again after this long without a wake-up.
-pub const GATE_RECHECK: &str = "6h";
-/// Rounds of a merge gate before the task fails (120 rounds of 6 hours: 30 days).
-pub const GATE_ROUNDS: u32 = 120;
+/// Twice a day: a lost wake-up is made good by the reconcile within 15 minutes anyway, and every
+/// round adds five nodes to the task Workflow (a month of 6-hour rounds weighed 420 KiB).
+pub const GATE_RECHECK: &str = "12h";
+/// Rounds of a merge gate before the task fails (60 rounds of 12 hours: 30 days; a wake-up
+/// that finds no merge also ends a round).
+pub const GATE_ROUNDS: u32 = 60;
 /// Stage label key.
 pub const LABEL_STAGE: &str = "pressplay.dev/stage";
 /// Component label key (orchestrator, stages, part, limits, run).
