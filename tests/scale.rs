@@ -127,7 +127,7 @@ fn a_thousand_tasks_run_bounded_in_their_exact_order_and_a_failure_stays_local()
 
     // 3. Failure stays local: the failed task held back exactly its dependents; every other
     // task merged; the run failed naming the task and what it held back.
-    for (task, _) in &graph {
+    for task in graph.keys() {
         if *task == failing || held.contains(task) {
             assert_eq!(outcome.merged_at(*task), None, "task {task} merged");
         } else {
