@@ -1,13 +1,16 @@
 //! Names: every Kubernetes and Argo name the output uses is made here, and only through
 //! [`K8sName::new`], which refuses anything that is not a valid DNS-1123 label that starts with
 //! a letter. Task ids become node names by one documented rule (`docs/output.md`, "Names").
+//! The names of the objects a plan renders into ([`Names`]) and the labels every object carries
+//! ([`common_labels`]) are decided here too, so `render/` only lays them out.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use sha2::{Digest, Sha256};
 
-use crate::spec::TaskId;
+use crate::plan::Plan;
+use crate::spec::{AgentRole, TaskId};
 
 /// Longest node name: short enough to be a label value and to leave room in generated names.
 pub const MAX_NODE_LEN: usize = 42;
@@ -204,4 +207,96 @@ mod tests {
         assert!(long.len() <= 63 && !long.starts_with('-') && !long.ends_with('-'));
         assert_ne!(label_value("a/b"), label_value("a.b"));
     }
+}
+
+/// Label keys, in one place.
+pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+/// Project label key.
+pub const LABEL_PROJECT: &str = "pressplay.dev/project";
+/// Repository label key (`owner.name`).
+pub const LABEL_REPOSITORY: &str = "pressplay.dev/repository";
+/// Task label key (the node name).
+pub const LABEL_TASK: &str = "pressplay.dev/task";
+/// Task number label key (the CodeRun `taskId`; the correlation key of events).
+pub const LABEL_TASK_NUMBER: &str = "pressplay.dev/task-number";
+/// Pull request label key (on workflows that events start).
+pub const LABEL_PR: &str = "pressplay.dev/pr";
+/// Stage label key.
+pub const LABEL_STAGE: &str = "pressplay.dev/stage";
+/// Component label key (orchestrator, stages, part, limits, run).
+pub const LABEL_COMPONENT: &str = "pressplay.dev/component";
+
+/// Names of the objects a plan renders into, derived from the project name.
+#[derive(Debug, Clone)]
+pub struct Names {
+    /// The orchestrator WorkflowTemplate (`<project>`).
+    pub orchestrator: K8sName,
+    /// The stage chains WorkflowTemplate (`<project>-stages`).
+    pub stages: K8sName,
+    /// The limits ConfigMap (`<project>-limits`).
+    pub limits: K8sName,
+    /// The orchestrator's ServiceAccount, Role and RoleBinding (`<project>-orchestrator`).
+    pub orchestrator_account: K8sName,
+    /// The mutex that keeps one run per project (`<project>-run`).
+    pub run_mutex: K8sName,
+    /// The one run of the project (`<project>-play`), which the launcher replaces.
+    pub run: K8sName,
+}
+
+impl Names {
+    /// The ServiceAccount (and Role, RoleBinding) of an agent role: `<project>-<role>`.
+    pub fn agent_account(&self, role: AgentRole) -> K8sName {
+        self.orchestrator.join(role.as_str()).expect("roles are short words")
+    }
+
+    /// Per-task state ConfigMaps are `<project>-task-<number>`.
+    pub fn state_prefix(&self) -> String {
+        format!("{}-task-", self.orchestrator)
+    }
+
+    /// Task Workflows are `<project>-task-<number>` (a Workflow beside the task's state ConfigMap).
+    pub fn task_workflow_prefix(&self) -> String {
+        format!("{}-task-", self.orchestrator)
+    }
+
+    /// The graph ConfigMap `<project>-graph-<index>`.
+    pub fn graph_map(&self, index: usize) -> K8sName {
+        self.of(&format!("graph-{index}"))
+    }
+
+    /// The brief ConfigMap `<project>-briefs-<index>`.
+    pub fn brief_map(&self, index: usize) -> K8sName {
+        self.of(&format!("briefs-{index}"))
+    }
+
+    /// A component's name: `<project>-<suffix>`.
+    pub fn of(&self, suffix: &str) -> K8sName {
+        self.orchestrator.join(suffix).expect("project names are at most 40 bytes and suffixes short")
+    }
+}
+
+impl Names {
+    /// Names for a plan.
+    pub fn new(plan: &Plan) -> Self {
+        let project = &K8sName::new(plan.project.name.clone()).expect("the plan checked the project name");
+        let join = |suffix: &str| project.join(suffix).expect("project names are at most 40 bytes");
+        Self {
+            orchestrator: project.clone(),
+            stages: join("stages"),
+            limits: join("limits"),
+            orchestrator_account: join("orchestrator"),
+            run_mutex: join("run"),
+            run: join("play"),
+        }
+    }
+}
+
+/// Labels every object carries.
+pub fn common_labels(plan: &Plan, component: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (LABEL_MANAGED_BY.to_owned(), "pressplay".to_owned()),
+        (LABEL_PROJECT.to_owned(), plan.project.name.clone()),
+        (LABEL_REPOSITORY.to_owned(), label_value(&plan.project.repository_slug.replacen('/', ".", 1))),
+        (LABEL_COMPONENT.to_owned(), component.to_owned()),
+    ])
 }

@@ -6,22 +6,14 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::plan::names::{self, label_value};
-use crate::plan::{K8sName, Plan};
+use crate::plan::Plan;
+use crate::plan::names;
+pub use crate::plan::names::{
+    LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_PR, LABEL_PROJECT, LABEL_REPOSITORY, LABEL_STAGE, LABEL_TASK,
+    LABEL_TASK_NUMBER, Names, common_labels,
+};
 use crate::spec::{AgentRole, Kind, StageName};
 
-/// Label keys, in one place.
-pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
-/// Project label key.
-pub const LABEL_PROJECT: &str = "pressplay.dev/project";
-/// Repository label key (`owner.name`).
-pub const LABEL_REPOSITORY: &str = "pressplay.dev/repository";
-/// Task label key (the node name).
-pub const LABEL_TASK: &str = "pressplay.dev/task";
-/// Task number label key (the CodeRun `taskId`; the correlation key of events).
-pub const LABEL_TASK_NUMBER: &str = "pressplay.dev/task-number";
-/// Pull request label key (on workflows that events start).
-pub const LABEL_PR: &str = "pressplay.dev/pr";
 /// The suspend template a merge wake-up targets.
 pub const GATE_WAIT_TEMPLATE: &str = "gate-wait";
 /// A merge gate reads its state again after this long without a wake-up.
@@ -31,11 +23,6 @@ pub const GATE_RECHECK: &str = "12h";
 /// Rounds of a merge gate before the task fails (60 rounds of 12 hours: 30 days; a wake-up
 /// that finds no merge also ends a round).
 pub const GATE_ROUNDS: u32 = 60;
-/// Stage label key.
-pub const LABEL_STAGE: &str = "pressplay.dev/stage";
-/// Component label key (orchestrator, stages, part, limits, run).
-pub const LABEL_COMPONENT: &str = "pressplay.dev/component";
-
 /// The parameters every chain and agent template takes, in order.
 pub const TASK_PARAMS: [&str; 4] = ["task-number", "task-id", "task-node", "brief-map"];
 /// The suspend template the run waits in until its last task Workflow has ended.
@@ -51,71 +38,6 @@ pub const DISPATCH_TEMPLATE: &str = "dispatch";
 /// The optional parameter carrying a task's requirements (base64 YAML) to its CodeRuns.
 pub const REQUIREMENTS_PARAM: &str = "requirements";
 
-/// Names of the objects a plan renders into, derived from the project name.
-#[derive(Debug, Clone)]
-pub struct Names {
-    /// The orchestrator WorkflowTemplate (`<project>`).
-    pub orchestrator: K8sName,
-    /// The stage chains WorkflowTemplate (`<project>-stages`).
-    pub stages: K8sName,
-    /// The limits ConfigMap (`<project>-limits`).
-    pub limits: K8sName,
-    /// The orchestrator's ServiceAccount, Role and RoleBinding (`<project>-orchestrator`).
-    pub orchestrator_account: K8sName,
-    /// The mutex that keeps one run per project (`<project>-run`).
-    pub run_mutex: K8sName,
-    /// The one run of the project (`<project>-play`), which the launcher replaces.
-    pub run: K8sName,
-}
-
-impl Names {
-    /// The ServiceAccount (and Role, RoleBinding) of an agent role: `<project>-<role>`.
-    pub fn agent_account(&self, role: AgentRole) -> K8sName {
-        self.orchestrator.join(role.as_str()).expect("roles are short words")
-    }
-
-    /// Per-task state ConfigMaps are `<project>-task-<number>`.
-    pub fn state_prefix(&self) -> String {
-        format!("{}-task-", self.orchestrator)
-    }
-
-    /// Task Workflows are `<project>-task-<number>` (a Workflow beside the task's state ConfigMap).
-    pub fn task_workflow_prefix(&self) -> String {
-        format!("{}-task-", self.orchestrator)
-    }
-
-    /// The graph ConfigMap `<project>-graph-<index>`.
-    pub fn graph_map(&self, index: usize) -> K8sName {
-        self.of(&format!("graph-{index}"))
-    }
-
-    /// The brief ConfigMap `<project>-briefs-<index>`.
-    pub fn brief_map(&self, index: usize) -> K8sName {
-        self.of(&format!("briefs-{index}"))
-    }
-
-    /// A component's name: `<project>-<suffix>`.
-    pub fn of(&self, suffix: &str) -> K8sName {
-        self.orchestrator.join(suffix).expect("project names are at most 40 bytes and suffixes short")
-    }
-}
-
-impl Names {
-    /// Names for a plan.
-    pub fn new(plan: &Plan) -> Self {
-        let project = &K8sName::new(plan.project.name.clone()).expect("the plan checked the project name");
-        let join = |suffix: &str| project.join(suffix).expect("project names are at most 40 bytes");
-        Self {
-            orchestrator: project.clone(),
-            stages: join("stages"),
-            limits: join("limits"),
-            orchestrator_account: join("orchestrator"),
-            run_mutex: join("run"),
-            run: join("play"),
-        }
-    }
-}
-
 /// Eight characters of the run's uid: tells apart the runs of one name (the fixed-name run is
 /// deleted and created again).
 pub const RUN_ID: &str = "{{=sprig.trunc(8, workflow.uid)}}";
@@ -125,16 +47,6 @@ pub const DEPLOY_TOKEN: &str =
 
 /// Key of the agents semaphore in the limits ConfigMap.
 pub const AGENTS_SEMAPHORE_KEY: &str = "agents";
-
-/// Labels every object carries.
-pub fn common_labels(plan: &Plan, component: &str) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        (LABEL_MANAGED_BY.to_owned(), "pressplay".to_owned()),
-        (LABEL_PROJECT.to_owned(), plan.project.name.clone()),
-        (LABEL_REPOSITORY.to_owned(), label_value(&plan.project.repository_slug.replacen('/', ".", 1))),
-        (LABEL_COMPONENT.to_owned(), component.to_owned()),
-    ])
-}
 
 /// Context of `workflows/stages.yaml.j2`.
 #[derive(Debug, Serialize)]

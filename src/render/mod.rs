@@ -74,6 +74,10 @@ struct Grant {
     own_account: bool,
 }
 
+/// How a document is rendered: template, kind, name, whether the kustomization installs it, and
+/// the template's context.
+type DocFn<'a> = dyn Fn(&'static str, &'static str, String, bool, Value) -> Result<Document, RenderError> + 'a;
+
 /// Renders every document of a plan.
 pub fn render(
     plan: &Plan,
@@ -83,7 +87,6 @@ pub fn render(
 ) -> Result<Vec<Document>, RenderError> {
     let header = header(source_name);
     let names = Names::new(plan);
-    let namespace = plan.project.namespace.as_str();
     let doc = |template: &'static str, kind: &'static str, name: String, install: bool, ctx: Value| {
         let body = env.get_template(template).and_then(|t| t.render(ctx)).map_err(|e| RenderError {
             template,
@@ -92,8 +95,19 @@ pub fn render(
         })?;
         Ok::<Document, RenderError>(Document { kind, name, install, text: normalise(&header, &body) })
     };
-    let mut docs = Vec::new();
+    let mut docs = identities(plan, &names, &doc)?;
+    docs.extend(configuration(plan, &names, &doc)?);
+    docs.extend(workflows(plan, &names, &doc)?);
+    docs.extend(event_side(plan, &names, &doc)?);
+    docs.extend(lifecycle::render(plan, &names, &doc)?);
+    docs.push(run(plan, &names, &doc)?);
+    Ok(docs)
+}
 
+/// One ServiceAccount, Role and RoleBinding per component, each granting only what it does.
+fn identities(plan: &Plan, names: &Names, doc: &DocFn<'_>) -> Result<Vec<Document>, RenderError> {
+    let namespace = plan.project.namespace.as_str();
+    let mut docs = Vec::new();
     // Identities: one ServiceAccount, Role and RoleBinding per component, each granting only
     // what that component does.
     let mut accounts: Vec<(String, &'static str, Vec<Rule>)> = Vec::new();
@@ -245,7 +259,12 @@ pub fn render(
             ])),
         )?);
     }
+    Ok(docs)
+}
 
+/// The limits, the task graph and briefs, and the GitHub App credentials.
+fn configuration(plan: &Plan, names: &Names, doc: &DocFn<'_>) -> Result<Vec<Document>, RenderError> {
+    let mut docs = Vec::new();
     // Limits.
     let data = BTreeMap::from([(context::AGENTS_SEMAPHORE_KEY.to_owned(), plan.defaults.concurrency.to_string())]);
     docs.push(config_map(&doc, plan, names.limits.as_str(), "limits", &data)?);
@@ -253,8 +272,7 @@ pub fn render(
     // The task graph the dispatcher reads, and the briefs the agents read: packed ConfigMaps,
     // so that task text never passes through Argo's parameters.
     for (index, members) in plan.graph_maps.iter().enumerate() {
-        let records: Vec<context::TaskRecord> =
-            members.iter().map(|&t| context::task_record(plan, &names, t)).collect();
+        let records: Vec<context::TaskRecord> = members.iter().map(|&t| context::task_record(plan, names, t)).collect();
         let data = BTreeMap::from([("tasks.json", serde_json::to_string(&records).expect("records serialise"))]);
         docs.push(config_map(&doc, plan, names.graph_map(index).as_str(), "graph", &data)?);
     }
@@ -264,21 +282,6 @@ pub fn render(
         docs.push(config_map(&doc, plan, names.brief_map(index).as_str(), "briefs", &data)?);
     }
 
-    // Workflow templates: the stages (and the dispatcher) every task Workflow starts from, and
-    // the run.
-    let mut stages = ser(context::stages(plan, &names));
-    if !plan.tasks.is_empty() {
-        stages = minijinja::context! { dispatch => lifecycle::dispatch(plan, &names), ..stages };
-    }
-    docs.push(doc(env::STAGES, "WorkflowTemplate", names.stages.to_string(), true, stages)?);
-    docs.push(doc(
-        env::ORCHESTRATOR,
-        "WorkflowTemplate",
-        names.orchestrator.to_string(),
-        true,
-        ser(context::orchestrator(plan, &names)),
-    )?);
-
     // The GitHub App credentials, which the reconcile reads with events on or off.
     if context::reconciles(plan) {
         docs.push(doc(
@@ -286,10 +289,35 @@ pub fn render(
             "ExternalSecret",
             names.of("github").to_string(),
             true,
-            ser(events::external_secret(plan, &names)),
+            ser(events::external_secret(plan, names)),
         )?);
     }
+    Ok(docs)
+}
 
+/// The stages WorkflowTemplate (with the dispatcher) and the run's.
+fn workflows(plan: &Plan, names: &Names, doc: &DocFn<'_>) -> Result<Vec<Document>, RenderError> {
+    let mut docs = Vec::new();
+    // Workflow templates: the stages (and the dispatcher) every task Workflow starts from, and
+    // the run.
+    let mut stages = ser(context::stages(plan, names));
+    if !plan.tasks.is_empty() {
+        stages = minijinja::context! { dispatch => lifecycle::dispatch(plan, names), ..stages };
+    }
+    docs.push(doc(env::STAGES, "WorkflowTemplate", names.stages.to_string(), true, stages)?);
+    docs.push(doc(
+        env::ORCHESTRATOR,
+        "WorkflowTemplate",
+        names.orchestrator.to_string(),
+        true,
+        ser(context::orchestrator(plan, names)),
+    )?);
+    Ok(docs)
+}
+
+/// With events: the EventBus, EventSource, Sensors and the workflows they start.
+fn event_side(plan: &Plan, names: &Names, doc: &DocFn<'_>) -> Result<Vec<Document>, RenderError> {
+    let mut docs = Vec::new();
     // Events: what GitHub sends, who listens, and the workflows they start.
     if let Some(events) = &plan.events {
         if let Some(ctx) = events::eventbus(plan, events) {
@@ -300,37 +328,37 @@ pub fn render(
             "EventSource",
             names.of("github").to_string(),
             true,
-            ser(events::eventsource(plan, &names, events)),
+            ser(events::eventsource(plan, names, events)),
         )?);
-        for (name, ctx) in events::sensors(plan, &names, events) {
+        for (name, ctx) in events::sensors(plan, names, events) {
             docs.push(doc(env::SENSOR, "Sensor", name, true, ser(ctx))?);
         }
-        for (name, ctx) in events::remediations(plan, &names) {
+        for (name, ctx) in events::remediations(plan, names) {
             docs.push(doc(env::REMEDIATE, "WorkflowTemplate", name, true, ser(ctx))?);
         }
     }
+    Ok(docs)
+}
 
-    docs.extend(lifecycle::render(plan, &names, &doc)?);
-
-    // The Workflow that presses play; outside the kustomization so that a sync never starts a run.
-    docs.push(doc(
+/// The run Workflow that presses play; outside the kustomization so that a sync never starts a run.
+fn run(plan: &Plan, names: &Names, doc: &DocFn<'_>) -> Result<Document, RenderError> {
+    doc(
         env::RUN,
         "Workflow",
         names.orchestrator.to_string(),
         false,
         ser(BTreeMap::from([
             ("name", Value::from(names.run.as_str())),
-            ("namespace", Value::from(namespace)),
+            ("namespace", Value::from(plan.project.namespace.as_str())),
             ("labels", ser(common_labels(plan, "run"))),
             ("template", Value::from(names.orchestrator.as_str())),
         ])),
-    )?);
-    Ok(docs)
+    )
 }
 
 /// A ConfigMap document of the tree.
 fn config_map<K: serde::Serialize + Ord, V: serde::Serialize>(
-    doc: &dyn Fn(&'static str, &'static str, String, bool, Value) -> Result<Document, RenderError>,
+    doc: &DocFn<'_>,
     plan: &Plan,
     name: &str,
     component: &str,
